@@ -1,0 +1,159 @@
+"""Loss functions of the book (chapters "Rétropropagation" and "Probabilités"), with Keras'
+argument order `loss(y_true, y_pred)` and Keras' numerics (probabilities clipped to
+[1e-7, 1 - 1e-7]; from_logits variants computed stably).
+
+`reduction`: 'mean' (Keras' default: mean of the per-sample losses), 'sum', or 'none' (the
+per-sample losses: the last axis is reduced when y has two or more axes)."""
+import numpy as np
+
+from . import activations, reduce, shape, unary
+from ._base import as_tensor, make, xp
+from ..tensor import Tensor
+
+EPSILON = 1e-7
+
+
+def _align(name, y_true, y_pred):
+    """Tensors of one shape; a (N,) target against (N, 1) predictions is reshaped, as Keras."""
+    y_pred = as_tensor(y_pred)
+    y_true = as_tensor(y_true, y_pred)
+    if y_true.shape != y_pred.shape:
+        if y_pred.ndim == y_true.ndim + 1 and y_pred.shape[-1] == 1:
+            y_true = shape.reshape(y_true, y_pred.shape)
+        else:
+            raise ValueError(f"{name}: y_true of shape {y_true.shape} does not match y_pred of "
+                             f"shape {y_pred.shape}")
+    return y_true, y_pred
+
+
+def _reduce(per_entry, reduction, last_axis_mean=True):
+    """Per-sample losses from per-entry terms, then the requested reduction."""
+    if per_entry.ndim >= 2:
+        per_sample = (reduce.mean if last_axis_mean else reduce.sum)(per_entry, -1)
+    else:
+        per_sample = per_entry
+    if reduction == "mean":
+        return reduce.mean(per_sample)
+    if reduction == "sum":
+        return reduce.sum(per_sample)
+    if reduction == "none":
+        return per_sample
+    raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+
+def mean_squared_error(y_true, y_pred, reduction="mean"):
+    y_true, y_pred = _align("mean_squared_error", y_true, y_pred)
+    return _reduce((y_pred - y_true) ** 2, reduction)
+
+
+def mean_absolute_error(y_true, y_pred, reduction="mean"):
+    y_true, y_pred = _align("mean_absolute_error", y_true, y_pred)
+    return _reduce(unary.abs(y_pred - y_true), reduction)
+
+
+def mean_squared_logarithmic_error(y_true, y_pred, reduction="mean"):
+    """(ln(1 + y_pred) - ln(1 + y_true))², both clipped at ε below, as Keras."""
+    y_true, y_pred = _align("mean_squared_logarithmic_error", y_true, y_pred)
+    first = unary.log(shape.clip(y_pred, EPSILON, None) + 1)
+    second = unary.log(shape.clip(y_true, EPSILON, None) + 1)
+    return _reduce((first - second) ** 2, reduction)
+
+
+def _binary_from_logits(y, z):
+    """max(z,0) - z·y + ln(1 + e^(-|z|)); d/dz = σ(z) - y, d/dy = -z."""
+    m, Z, Y = xp(), z.data, y.data
+    out = m.maximum(Z, 0) - Z * Y + m.log1p(m.exp(-m.abs(Z)))
+    return make(out, "binary_crossentropy_logits", (y, z),
+                lambda g: (-g * Z, g * (activations._stable_sigmoid(Z) - Y)))
+
+
+def binary_crossentropy(y_true, y_pred, from_logits=False, reduction="mean"):
+    """-(y ln p + (1-y) ln(1-p)), averaged over the last axis (book, "Probabilités")."""
+    y, p = _align("binary_crossentropy", y_true, y_pred)
+    if from_logits:
+        return _reduce(_binary_from_logits(y, p), reduction)
+    p = shape.clip(p, EPSILON, 1 - EPSILON)
+    return _reduce(-(y * unary.log(p) + (1 - y) * unary.log(1 - p)), reduction)
+
+
+def _class_axis_last(name, p, axis):
+    if p.ndim == 0:
+        raise ValueError(f"{name}: y_pred needs a class axis, got a scalar")
+    if axis not in (-1, p.ndim - 1):
+        p = shape.transpose(p, [i for i in range(p.ndim) if i != axis % p.ndim] + [axis % p.ndim])
+    return p
+
+
+def categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1, reduction="mean"):
+    """-Σ_classes y ln p, with one-hot (or soft) targets y."""
+    y, p = _align("categorical_crossentropy", y_true, y_pred)
+    y = _class_axis_last("categorical_crossentropy", y, axis)
+    p = _class_axis_last("categorical_crossentropy", p, axis)
+    if from_logits:
+        log_p = activations.log_softmax(p, -1)
+    else:
+        log_p = unary.log(shape.clip(p / reduce.sum(p, -1, keepdims=True), EPSILON, 1 - EPSILON))
+    return _reduce_classes(-reduce.sum(y * log_p, -1), reduction)
+
+
+def _reduce_classes(per_sample, reduction):
+    """Reduce per-sample losses of any batch shape (one loss per class vector)."""
+    if reduction == "none":
+        return per_sample
+    return _reduce(shape.reshape(per_sample, -1), reduction)
+
+
+def _labels(y_true, n_classes, batch_shape):
+    """Integer labels of shape `batch_shape`, checked to lie in [0, n_classes)."""
+    labels = y_true.data if isinstance(y_true, Tensor) else np.asarray(y_true)
+    if labels.shape != batch_shape:
+        if labels.shape == batch_shape + (1,):
+            labels = labels.reshape(batch_shape)
+        else:
+            raise ValueError(f"sparse_categorical_crossentropy: labels of shape {labels.shape} "
+                             f"do not match predictions of batch shape {batch_shape}")
+    if labels.dtype.kind == "f":
+        if not (labels == np.floor(labels)).all():
+            raise ValueError("sparse_categorical_crossentropy: labels must be integers")
+    elif labels.dtype.kind not in "iu":
+        raise TypeError(f"sparse_categorical_crossentropy: labels must be integers, "
+                        f"got dtype {labels.dtype}")
+    labels = labels.astype(np.int64)
+    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
+        bad = labels.min() if labels.min() < 0 else labels.max()
+        raise ValueError(f"sparse_categorical_crossentropy: label {bad} is out of range for "
+                         f"{n_classes} classes")
+    return labels
+
+
+def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1,
+                                    reduction="mean"):
+    """-ln p[label]: categorical cross-entropy with integer labels instead of one-hot."""
+    p = _class_axis_last("sparse_categorical_crossentropy", as_tensor(y_pred), axis)
+    labels = _labels(y_true, p.shape[-1], p.shape[:-1])
+    if from_logits:
+        return _reduce_classes(_sparse_from_logits(p, labels), reduction)
+    log_p = unary.log(shape.clip(p / reduce.sum(p, -1, keepdims=True), EPSILON, 1 - EPSILON))
+    picked = shape.getitem(log_p, tuple(np.indices(labels.shape)) + (labels,))
+    return _reduce_classes(-picked, reduction)
+
+
+def _sparse_from_logits(z, labels):
+    """ln Σ_j e^(z_j) - z[label], fused: d/dz = softmax(z) - one_hot(label)."""
+    m, Z = xp(), z.data
+    lse = Z.max(-1, keepdims=True)
+    lse = lse + m.log(m.exp(Z - lse).sum(-1, keepdims=True))
+    index = m.asarray(labels)[..., None]
+    out = (lse - m.take_along_axis(Z, index, -1))[..., 0]
+
+    def backward(g):
+        grad = m.exp(Z - lse)
+        rows = tuple(m.indices(labels.shape)) + (m.asarray(labels),)
+        grad[rows] -= 1
+        return (grad * g[..., None],)
+    return make(out, "sparse_crossentropy_logits", (z,), backward)
+
+
+mse = mean_squared_error
+mae = mean_absolute_error
+msle = mean_squared_logarithmic_error
