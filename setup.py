@@ -216,7 +216,8 @@ kernels = Extension(
     "deepmath._kernels",
     sources=kernel_sources(),
     include_dirs=[KERNELS],
-    depends=[os.path.join(KERNELS, "deepmath_kernels.h")],
+    depends=sorted(os.path.join(KERNELS, f) for f in os.listdir(os.path.join(HERE, KERNELS))
+                   if f.endswith((".h", ".pxi"))),
 )
 
 setup(ext_modules=[kernels], cmdclass={"build_ext": BuildExt})

@@ -194,3 +194,11 @@ def relu_backward(x, grad):
         with nogil:
             dm_relu_backward_f64(<const double *>px, <const double *>pg, <double *>pdx, n)
     return dx
+
+
+# ---- kernel families, one binding file each (they use _float_array and _empty_like above) ---
+include "gemm.pxi"
+include "conv.pxi"
+include "pool.pxi"
+include "attention.pxi"
+include "fused.pxi"

@@ -1,16 +1,12 @@
-"""The native backend: NumPy plus the C kernels of `deepmath._kernels` (src/_kernels/)."""
-from .. import _kernels
+"""The native backend: the C kernels of `deepmath._kernels` (src/_kernels/) where a family has
+one (its NATIVE table), the NumPy reference elsewhere."""
+from .. import _kernels  # noqa: F401  (ImportError here means: no native backend)
+from ._families import install
 from .numpy_backend import NumpyBackend
 
 
 class NativeBackend(NumpyBackend):
-    """Routes the functions that have a C kernel to it; the rest is the NumPy reference."""
     name = "native"
 
-    @staticmethod
-    def relu(x):
-        return _kernels.relu_forward(x)
 
-    @staticmethod
-    def relu_backward(x, grad):
-        return _kernels.relu_backward(x, grad)
+install(NativeBackend, "NATIVE")

@@ -1,0 +1,1 @@
+# attention kernels: bindings included into _kernels.pyx (see its end). Owned by the attention work.

@@ -1,0 +1,1 @@
+# conv kernels: bindings included into _kernels.pyx (see its end). Owned by the conv work.

@@ -1,0 +1,1 @@
+# fused kernels: bindings included into _kernels.pyx (see its end). Owned by the fused work.

@@ -1,0 +1,1 @@
+# pool kernels: bindings included into _kernels.pyx (see its end). Owned by the pool work.

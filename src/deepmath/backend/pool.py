@@ -1,0 +1,5 @@
+"""pool kernels (see _families.py): REFERENCE and NATIVE tables."""
+from ._native_import import kernels  # noqa: F401
+
+REFERENCE = {}
+NATIVE = {}
