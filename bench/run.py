@@ -53,6 +53,8 @@ def parse_args(argv, names):
     parser.add_argument("--libraries", nargs="+", choices=_harness.LIBRARIES,
                         default=list(_harness.LIBRARIES), help="peers to time (when installed)")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="folder for the JSON")
+    parser.add_argument("--save-as", metavar="NAME",
+                        help="also write the whole run to OUT/NAME.json")
     args = parser.parse_args(argv)
     preset = DEFAULTS["quick" if args.quick else "full"]
     args.rounds = args.rounds or preset["rounds"]
@@ -190,16 +192,19 @@ def print_table(benchmarks, file=sys.stdout):
     print("peer/deepmath > 1: deepmath is that many times faster; < 1: slower.", file=file)
 
 
-def save(run, out):
-    """One JSON per benchmark (<name>-<timestamp>.json) and latest.json for the whole run."""
+def save(run, out, save_as=None):
+    """One JSON per benchmark (<name>-<timestamp>.json), latest.json for the whole run, and
+    <save_as>.json when asked."""
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     paths = []
     for name, bench in run["benchmarks"].items():
         path = out / f"{name}-{stamp}.json"
         _harness.write_json(path, dict(run, benchmarks={name: bench}))
         paths.append(path)
-    _harness.write_json(out / "latest.json", run)
-    return paths + [out / "latest.json"]
+    whole = [out / "latest.json"] + ([out / f"{save_as}.json"] if save_as else [])
+    for path in whole:
+        _harness.write_json(path, run)
+    return paths + whole
 
 
 def main(argv=None):
@@ -235,7 +240,7 @@ def main(argv=None):
     print(f"deepmath {deepmath['version']} ({deepmath['backend']} backend), "
           f"{args.threads} thread(s), {machine['cpu']}")
     print_table(run["benchmarks"])
-    for path in save(run, args.out):
+    for path in save(run, args.out, args.save_as):
         print(f"wrote {path}")
     return 0
 
