@@ -107,10 +107,16 @@ void NAME(const T *dy, const int32_t *argmax, T *dx, const dm_pool2d_t *g)      
                     const int32_t k = (int32_t)((ih - (oh * g->sh - g->pt)) * g->pw           \
                                                 + (iw - (ow * g->sw - g->pl)));               \
                     if (first) {                                                              \
-                        for (c = 0; c < C; c++) d[c] = a[c] == k ? gy[c] : (T)0;              \
+                        for (c = 0; c < C; c++) {                                             \
+                            const T v = gy[c]; /* loaded unconditionally: a blend, no branch */ \
+                            d[c] = a[c] == k ? v : (T)0;                                      \
+                        }                                                                     \
                         first = 0;                                                            \
                     } else {                                                                  \
-                        for (c = 0; c < C; c++) d[c] += a[c] == k ? gy[c] : (T)0;             \
+                        for (c = 0; c < C; c++) {                                             \
+                            const T v = gy[c];                                                \
+                            d[c] += a[c] == k ? v : (T)0;                                     \
+                        }                                                                     \
                     }                                                                         \
                 }                                                                             \
             }                                                                                 \
