@@ -20,9 +20,12 @@ Threading policy
   every parallel region, and OpenBLAS does the same after every numpy BLAS call: in a script
   that alternates numpy and deepmath calls the two pools then fight for the same cores, and on
   a busy machine a spinning thread is scheduled as a CPU hog, so the next parallel region
-  waits for its time slice. Measured on the 2-core development machine with other processes
-  running (bench/bench_mixed.py): ReLU of 1M floats took 16 ms instead of 0.2 ms, and a loop
-  of (256x256 numpy matmul, ReLU) 64-72 ms per step instead of 0.7-0.8 ms. A sleeping thread,
+  waits for its time slice. Measured with bench/bench_mixed.py on the 2-core development
+  machine while other processes loaded it (2 threads, medians): ReLU of 1M floats 16 ms per
+  call with the runtime's default against 0.17 ms passive, 2x2 max pooling forward + backward
+  on (8, 32, 32, 64) 36 ms against 0.34 ms, a loop of (256x256 numpy matmul, ReLU) 78 ms per
+  step against 40 ms (the rest is OpenBLAS's own threads, as slow there alone; with
+  --threads 1 the same step takes 0.64 ms). A sleeping thread,
   woken by the kernel that needs it, preempts at once; the price is a futex wake-up (a few
   microseconds) per parallel region, which is why kernels run serially below DM_PARALLEL_MIN
   elements and should use one parallel region per call.
@@ -36,8 +39,10 @@ Threading policy
   library that shares it; `wait_policy()` tells what happened and show_config() prints it.
 - numpy's BLAS is left alone: deepmath does not call BLAS, so the two pools never run at the
   same time, only one after the other; the passive policy keeps deepmath's side of that
-  hand-over clean. To cap numpy's own threads, use threadpoolctl
-  (`threadpool_limits(1, "blas")`) or OPENBLAS_NUM_THREADS.
+  hand-over clean. OpenBLAS's threads spin too, and deepmath cannot change that after numpy
+  has loaded it: on a machine other work keeps busy, cap numpy's threads with threadpoolctl
+  (`threadpool_limits(1, "blas")`) or OPENBLAS_NUM_THREADS=1, and deepmath's with
+  set_num_threads (one thread per idle core).
 - Parallel loops hand work out with `schedule(dynamic, chunk)` where each output is computed
   by one thread in a fixed order (pooling): which thread takes a chunk changes no bit, and a
   thread delayed by another process leaves its chunks to the others instead of holding the
