@@ -45,8 +45,8 @@ static inline void dm_covering(int64_t i, int64_t pad, int64_t pool, int64_t str
 
 /* ---- max pooling, forward -------------------------------------------------------------- */
 /* y[n,oh,ow,c] = max of x over the window's cells inside the input; argmax its offset. */
-#define DM_DEFINE_MAX_FORWARD(NAME, T)                                                        \
-void NAME(const T *x, T *y, int32_t *argmax, const dm_pool2d_t *g)                            \
+#define DM_DEFINE_MAX_FORWARD(NAME, T, QUAL)                                                      \
+QUAL void NAME(const T *x, T *y, int32_t *argmax, const dm_pool2d_t *g)                            \
 {                                                                                             \
     const int64_t C = g->c, rows = g->n * g->ho;                                              \
     int64_t r;                                                                                \
@@ -84,8 +84,8 @@ void NAME(const T *x, T *y, int32_t *argmax, const dm_pool2d_t *g)              
 
 /* ---- max pooling, backward ------------------------------------------------------------- */
 /* dx[n,ih,iw,c] = sum of dy[n,oh,ow,c] over the outputs whose argmax is this cell. */
-#define DM_DEFINE_MAX_BACKWARD(NAME, T)                                                       \
-void NAME(const T *dy, const int32_t *argmax, T *dx, const dm_pool2d_t *g)                    \
+#define DM_DEFINE_MAX_BACKWARD(NAME, T, QUAL)                                                     \
+QUAL void NAME(const T *dy, const int32_t *argmax, T *dx, const dm_pool2d_t *g)                    \
 {                                                                                             \
     const int64_t C = g->c, rows = g->n * g->h;                                               \
     int64_t r;                                                                                \
@@ -128,8 +128,8 @@ void NAME(const T *dy, const int32_t *argmax, T *dx, const dm_pool2d_t *g)      
 
 /* ---- average pooling, forward ---------------------------------------------------------- */
 /* y = (sum of the window's cells inside the input, in row-major order) / their number. */
-#define DM_DEFINE_AVG_FORWARD(NAME, T)                                                        \
-void NAME(const T *x, T *y, const dm_pool2d_t *g)                                             \
+#define DM_DEFINE_AVG_FORWARD(NAME, T, QUAL)                                                      \
+QUAL void NAME(const T *x, T *y, const dm_pool2d_t *g)                                             \
 {                                                                                             \
     const int64_t C = g->c, rows = g->n * g->ho;                                              \
     int64_t r;                                                                                \
@@ -160,8 +160,8 @@ void NAME(const T *x, T *y, const dm_pool2d_t *g)                               
 
 /* ---- average pooling, backward --------------------------------------------------------- */
 /* dx[n,ih,iw,c] = sum over the outputs covering the cell of dy[n,oh,ow,c] / count(oh, ow). */
-#define DM_DEFINE_AVG_BACKWARD(NAME, T)                                                       \
-void NAME(const T *dy, T *dx, const dm_pool2d_t *g)                                           \
+#define DM_DEFINE_AVG_BACKWARD(NAME, T, QUAL)                                                     \
+QUAL void NAME(const T *dy, T *dx, const dm_pool2d_t *g)                                           \
 {                                                                                             \
     const int64_t C = g->c, rows = g->n * g->h;                                               \
     int64_t r;                                                                                \
@@ -205,11 +205,65 @@ void NAME(const T *dy, T *dx, const dm_pool2d_t *g)                             
 #define DM_POOL_OMP_FOR(g)
 #endif
 
-DM_DEFINE_MAX_FORWARD(dm_max_pool2d_forward_f32, float)
-DM_DEFINE_MAX_FORWARD(dm_max_pool2d_forward_f64, double)
-DM_DEFINE_MAX_BACKWARD(dm_max_pool2d_backward_f32, float)
-DM_DEFINE_MAX_BACKWARD(dm_max_pool2d_backward_f64, double)
-DM_DEFINE_AVG_FORWARD(dm_avg_pool2d_forward_f32, float)
-DM_DEFINE_AVG_FORWARD(dm_avg_pool2d_forward_f64, double)
-DM_DEFINE_AVG_BACKWARD(dm_avg_pool2d_backward_f32, float)
-DM_DEFINE_AVG_BACKWARD(dm_avg_pool2d_backward_f64, double)
+/* ---- instantiation and run-time dispatch ------------------------------------------------ */
+/* Each kernel is compiled twice from the same source: a portable version (SSE2 on x86-64, NEON
+ * on arm64: whatever the build flags allow) and, on x86-64 with gcc/clang, one with AVX2
+ * allowed, where the channel loops use 8-float vectors. AVX2 is chosen at run time when the
+ * CPU has it (answer cached). Both give the same bits: only max/select/add per element. */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define DM_POOL_AVX2 1
+#endif
+
+#define DM_POOL_INSTANCES(KERNEL, NAME, T)                                                    \
+    KERNEL(NAME##_portable, T, static)                                                        \
+    DM_POOL_AVX2_INSTANCE(KERNEL, NAME, T)
+
+#ifdef DM_POOL_AVX2
+#define DM_POOL_AVX2_INSTANCE(KERNEL, NAME, T)                                                \
+    KERNEL(NAME##_avx2, T, static __attribute__((target("avx2"))))
+
+static int dm_pool_avx2(void)
+{
+    static int cached = -1;  /* benign race: every thread stores the same answer */
+    if (cached < 0) {
+        __builtin_cpu_init();
+        cached = __builtin_cpu_supports("avx2") ? 1 : 0;
+    }
+    return cached;
+}
+#define DM_POOL_DISPATCH(NAME, ARGS)                                                          \
+    do {                                                                                      \
+        if (dm_pool_avx2()) NAME##_avx2 ARGS; else NAME##_portable ARGS;                      \
+    } while (0)
+#else
+#define DM_POOL_AVX2_INSTANCE(KERNEL, NAME, T)
+#define DM_POOL_DISPATCH(NAME, ARGS) NAME##_portable ARGS
+#endif
+
+DM_POOL_INSTANCES(DM_DEFINE_MAX_FORWARD, max_fwd_f32, float)
+DM_POOL_INSTANCES(DM_DEFINE_MAX_FORWARD, max_fwd_f64, double)
+DM_POOL_INSTANCES(DM_DEFINE_MAX_BACKWARD, max_bwd_f32, float)
+DM_POOL_INSTANCES(DM_DEFINE_MAX_BACKWARD, max_bwd_f64, double)
+DM_POOL_INSTANCES(DM_DEFINE_AVG_FORWARD, avg_fwd_f32, float)
+DM_POOL_INSTANCES(DM_DEFINE_AVG_FORWARD, avg_fwd_f64, double)
+DM_POOL_INSTANCES(DM_DEFINE_AVG_BACKWARD, avg_bwd_f32, float)
+DM_POOL_INSTANCES(DM_DEFINE_AVG_BACKWARD, avg_bwd_f64, double)
+
+void dm_max_pool2d_forward_f32(const float *x, float *y, int32_t *argmax, const dm_pool2d_t *g)
+{ DM_POOL_DISPATCH(max_fwd_f32, (x, y, argmax, g)); }
+void dm_max_pool2d_forward_f64(const double *x, double *y, int32_t *argmax, const dm_pool2d_t *g)
+{ DM_POOL_DISPATCH(max_fwd_f64, (x, y, argmax, g)); }
+void dm_max_pool2d_backward_f32(const float *dy, const int32_t *argmax, float *dx,
+                                const dm_pool2d_t *g)
+{ DM_POOL_DISPATCH(max_bwd_f32, (dy, argmax, dx, g)); }
+void dm_max_pool2d_backward_f64(const double *dy, const int32_t *argmax, double *dx,
+                                const dm_pool2d_t *g)
+{ DM_POOL_DISPATCH(max_bwd_f64, (dy, argmax, dx, g)); }
+void dm_avg_pool2d_forward_f32(const float *x, float *y, const dm_pool2d_t *g)
+{ DM_POOL_DISPATCH(avg_fwd_f32, (x, y, g)); }
+void dm_avg_pool2d_forward_f64(const double *x, double *y, const dm_pool2d_t *g)
+{ DM_POOL_DISPATCH(avg_fwd_f64, (x, y, g)); }
+void dm_avg_pool2d_backward_f32(const float *dy, float *dx, const dm_pool2d_t *g)
+{ DM_POOL_DISPATCH(avg_bwd_f32, (dy, dx, g)); }
+void dm_avg_pool2d_backward_f64(const double *dy, double *dx, const dm_pool2d_t *g)
+{ DM_POOL_DISPATCH(avg_bwd_f64, (dy, dx, g)); }
