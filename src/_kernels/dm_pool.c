@@ -5,8 +5,12 @@
  * kernel is a loop over output (or input) pixels around an innermost plain loop over the C
  * channels: that loop has no dependence between iterations and compares/selects written as
  * `cond ? a : b`, which gcc/clang turn into vector blends at -O3 with no intrinsics (8 floats
- * per AVX2 instruction when the build allows it, 4 with SSE2). A channel count of 1 degrades to
- * scalar code, which is what such a tensor deserves.
+ * per instruction in the AVX2 clones chosen at run time, see the end of the file; 4 with SSE2).
+ * Values are loaded unconditionally before the select, else gcc sees a conditional load and
+ * keeps a branch. A channel count of 1 degrades to scalar code, which such a tensor deserves.
+ * The data of one step stays in cache (the 2x2 benchmark's 8 MB fits in L3), so the arithmetic,
+ * not DRAM, sets the speed: hence the AVX2 clones (forward 0.66 -> 0.43 ms, backward 0.49 ->
+ * 0.39 ms on (32, 32, 32, 64), one thread, best of 100).
  *
  * Parallelism: forward over the N * Ho output rows, backward over the N * H input rows; one
  * row is computed entirely by one thread, in a fixed order, so the result does not depend on
