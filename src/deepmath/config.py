@@ -6,6 +6,47 @@
 
 The package works without its C extension (deepmath._kernels), on the numpy reference backend:
 everything here then still runs and says "native: not built".
+
+Threading policy
+----------------
+- OpenMP is on by default: the kernels use OpenMP's default team size (OMP_NUM_THREADS, else
+  the cores this process may run on), or DEEPMATH_NUM_THREADS (read at import), or
+  set_num_threads(n). The count lives in the extension (dm_threads.c) and applies to every
+  Python thread. Results are bitwise identical run to run for a fixed count, and the kernels
+  written as "one output, one thread, fixed order" (pooling, elementwise) give the same bits
+  for any count.
+- OpenMP threads sleep as soon as a kernel ends (OMP_WAIT_POLICY=passive). By default GNU
+  OpenMP keeps its idle threads spinning for a while (GOMP_SPINCOUNT, 300 000 polls) after
+  every parallel region, and OpenBLAS does the same after every numpy BLAS call: in a script
+  that alternates numpy and deepmath calls the two pools then fight for the same cores, and on
+  a busy machine a spinning thread is scheduled as a CPU hog, so the next parallel region
+  waits for its time slice. Measured with bench/bench_mixed.py on the 2-core development
+  machine while other processes loaded it (2 threads, medians): ReLU of 1M floats 16 ms per
+  call with the runtime's default against 0.17 ms passive, 2x2 max pooling forward + backward
+  on (8, 32, 32, 64) 36 ms against 0.34 ms, a loop of (256x256 numpy matmul, ReLU) 78 ms per
+  step against 40 ms (the rest is OpenBLAS's own threads, as slow there alone; with
+  --threads 1 the same step takes 0.64 ms). A sleeping thread,
+  woken by the kernel that needs it, preempts at once; the price is a futex wake-up (a few
+  microseconds) per parallel region, which is why kernels run serially below DM_PARALLEL_MIN
+  elements and should use one parallel region per call.
+  The runtime reads this setting once, when it is loaded, so deepmath sets it in os.environ
+  just before importing its extension (the first import of deepmath._kernels in the process
+  is this module's: deepmath/__init__.py imports config first), forces the runtime to read
+  it, then puts the environment back as it was: child processes and other OpenMP libraries
+  loaded later (torch...) keep their own defaults. It is not applied when the user chose
+  (any of OMP_WAIT_POLICY, GOMP_SPINCOUNT, KMP_BLOCKTIME set), when DEEPMATH_OMP_WAIT=runtime
+  (keep the OpenMP runtime's own default), or when the runtime was already loaded by another
+  library that shares it; `wait_policy()` tells what happened and show_config() prints it.
+- numpy's BLAS is left alone: deepmath does not call BLAS, so the two pools never run at the
+  same time, only one after the other; the passive policy keeps deepmath's side of that
+  hand-over clean. OpenBLAS's threads spin too, and deepmath cannot change that after numpy
+  has loaded it: on a machine other work keeps busy, cap numpy's threads with threadpoolctl
+  (`threadpool_limits(1, "blas")`) or OPENBLAS_NUM_THREADS=1, and deepmath's with
+  set_num_threads (one thread per idle core).
+- Parallel loops hand work out with `schedule(dynamic, chunk)` where each output is computed
+  by one thread in a fixed order (pooling): which thread takes a chunk changes no bit, and a
+  thread delayed by another process leaves its chunks to the others instead of holding the
+  whole kernel up.
 """
 import importlib.util
 import os
@@ -17,12 +58,74 @@ import numpy as np
 
 from ._version import __version__
 
-try:
-    from . import _kernels
-    _KERNELS_ERROR = None
-except ImportError as exc:  # not compiled (running from source) or failed to load
-    _kernels = None
-    _KERNELS_ERROR = f"{type(exc).__name__}: {exc}"
+# Variables through which a user (or a launcher) already chose how OpenMP threads wait.
+_WAIT_VARIABLES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME")
+
+
+def _openmp_libraries():
+    """Paths of the OpenMP runtimes mapped in this process (Linux), or None where unknown."""
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = {line.split()[-1] for line in maps if "/" in line}
+    except OSError:
+        return None
+    return {p for p in paths if any(name in os.path.basename(p)
+                                    for name in ("libgomp", "libomp", "libiomp"))}
+
+
+def _import_kernels(environ=None):
+    """Import deepmath._kernels with OMP_WAIT_POLICY=passive in force while its OpenMP runtime
+    loads and reads its settings (see the module docstring). Returns (module or None, error
+    text or None, policy dict)."""
+    environ = os.environ if environ is None else environ
+    choice = environ.get("DEEPMATH_OMP_WAIT", "passive").strip().lower() or "passive"
+    user = {k: environ[k] for k in _WAIT_VARIABLES if k in environ}
+    policy = {"policy": None, "set_by": None, "effective": None}
+    if user:
+        policy.update(policy=" ".join(f"{k}={v}" for k, v in user.items()), set_by="user")
+    elif choice in ("runtime", "default", "off"):
+        policy.update(policy="OpenMP runtime default", set_by="DEEPMATH_OMP_WAIT=" + choice)
+    elif choice == "passive":
+        policy.update(policy="passive", set_by="deepmath")
+    else:
+        warnings.warn(f"DEEPMATH_OMP_WAIT={choice!r} is not 'passive' or 'runtime'; "
+                      f"using 'passive'", RuntimeWarning, stacklevel=3)
+        policy.update(policy="passive", set_by="deepmath")
+    apply = policy["set_by"] == "deepmath"
+    before = _openmp_libraries() if apply else None
+    if apply:
+        environ["OMP_WAIT_POLICY"] = "passive"
+    try:
+        from . import _kernels as module
+        # LLVM's libomp reads its settings lazily, at the first OpenMP call: make it now.
+        module.max_threads()
+        error = None
+    except ImportError as exc:  # not compiled (running from source) or failed to load
+        module, error = None, f"{type(exc).__name__}: {exc}"
+    finally:
+        if apply:
+            del environ["OMP_WAIT_POLICY"]
+    if apply and module is not None and before is not None:
+        # In force only if the runtime was loaded by this import, not shared with a library
+        # imported earlier (a runtime reads its settings once).
+        added = _openmp_libraries() - before
+        if added:
+            policy["effective"] = True
+        elif before and module.openmp_enabled():
+            policy["effective"] = False
+    return module, error, policy
+
+
+_kernels, _KERNELS_ERROR, _WAIT_POLICY = _import_kernels()
+
+
+def wait_policy():
+    """How the kernels' OpenMP threads wait between kernels: a dict with `policy` ('passive',
+    the user's variables, or 'OpenMP runtime default'), `set_by` ('deepmath', 'user' or
+    'DEEPMATH_OMP_WAIT=...') and `effective` (True: applied when the runtime loaded; False: the
+    runtime was already loaded by another library, so its own setting stays; None: unknown,
+    e.g. not Linux, or not set by deepmath)."""
+    return dict(_WAIT_POLICY)
 
 # Thread count kept here when there is no extension: nothing uses it, but set/get still agree.
 _python_threads = 1
@@ -110,6 +213,7 @@ def config_dict():
         "kernel_paths": [],
         "backends": ["numpy"],
         "blas": _blas_info(),
+        "openmp_wait": wait_policy(),
     }
     if _kernels is not None:
         build = _kernels.build_info()
@@ -119,6 +223,16 @@ def config_dict():
     if importlib.util.find_spec("cupy") is not None:  # found, never imported here
         info["backends"].append("cupy")
     return info
+
+
+def _wait_line(policy):
+    """show_config()'s line for wait_policy()."""
+    if policy["set_by"] == "deepmath":
+        state = {True: "applied when the OpenMP runtime loaded",
+                 False: "NOT applied: the OpenMP runtime was loaded before deepmath",
+                 None: "set before the OpenMP runtime loaded"}[policy["effective"]]
+        return f"passive, set by deepmath ({state}; DEEPMATH_OMP_WAIT=runtime to keep the default)"
+    return f"{policy['policy']} (set by {policy['set_by']})"
 
 
 def _config_lines(info):
@@ -152,6 +266,7 @@ def _config_lines(info):
             ("built with", f"numpy {build['numpy_build']}, Cython {build['cython']}"),
             ("openmp", openmp),
             ("threads", threads),
+            ("openmp wait", _wait_line(info["openmp_wait"])),
             ("cpu simd", f"{' '.join(simd) or '(none)'} (detected on this CPU)"),
             ("kernel paths", ", ".join(info["kernel_paths"])),
         ]
