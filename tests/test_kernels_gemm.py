@@ -165,10 +165,16 @@ def test_matmul_views_promotion_and_errors():
 
 
 def test_huge_dims_do_not_overflow():
-    # a (2**31 + 1)-long zero-stride operand: validated in int64, never allocated densely
+    # (1, 2**31 + 8) zero-stride operands: shapes are checked in int64 before any copy
     x = np.lib.stride_tricks.as_strided(np.ones(1, np.float32), (1, 2**31 + 8), (4, 0))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="2147483656"):
         K.gemm(x, np.ones((3, 1), np.float32))
+    with pytest.raises(ValueError, match="2147483656"):
+        K.matmul(x, np.ones((3, 1), np.float32))
+    # an index past 2**31 elements inside one matrix: A (2, 2**30 + 3) read with lda > 2**31
+    big = np.lib.stride_tricks.as_strided(np.ones(4, np.float32), (3, 2**31 + 8), (0, 0))
+    with pytest.raises(ValueError):
+        K.gemm(big, np.ones((2, 2), np.float32))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -106,6 +106,11 @@ def gemm(a, b, transa=False, transb=False, alpha=1.0, beta=0.0, c=None, bias=Non
     """
     cdef int64_t lda, ldb, ldc
     cdef int ta, tb
+    if isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.ndim == 2 and \
+            b.ndim == 2 and (a.shape[0] if transa else a.shape[1]) != \
+            (b.shape[1] if transb else b.shape[0]):  # before any copy of a or b
+        raise ValueError(f"gemm: shapes {a.shape} and {b.shape} (transa={bool(transa)}, "
+                         f"transb={bool(transb)}) are not aligned")
     cdef cnp.ndarray A = _matrix(a, "gemm", "a", &lda, &ta)
     cdef cnp.ndarray B = _matrix(b, "gemm", "b", &ldb, &tb)
     cdef int typ = cnp.PyArray_TYPE(A)
