@@ -20,9 +20,9 @@
  * written, on the last KC block, while the tile is still in L1: a dense layer's act(X·W + b)
  * costs one pass over C.
  *
- * Small products (see DM_GEMM_SMALL) skip the packing of A and the thread team: the
- * micro-kernel reads A in place through its strides, B is read in place or packed one panel at
- * a time into a buffer on the stack.
+ * Small or narrow products (see DM_GEMM_SMALL) skip the packing of A: the micro-kernel reads A
+ * in place through its strides, B is read in place or packed one panel at a time into a buffer
+ * on the stack. Small ones also skip the thread team (DM_GEMM_PARALLEL_MIN).
  *
  * Threads: OpenMP only (dm_get_num_threads()). This file never calls a BLAS, so there is no
  * oversubscription with numpy's OpenBLAS from here; a caller mixing both should still keep
@@ -90,7 +90,8 @@
 #define DM_MAX_NR 16
 #define DM_MAX_KC 256
 
-/* m·n·k at or below which the product runs on one thread without packing A. */
+/* m·n·k at or below which a thread's product runs without packing A; so does a product at
+ * most 2·NR columns wide, where each A panel would be used once or twice (skinny heads). */
 #define DM_GEMM_SMALL ((int64_t)96 * 96 * 96)
 /* m·n·k below which the blocked product runs on one thread: waking the team costs more. */
 #define DM_GEMM_PARALLEL_MIN ((int64_t)1 << 18)
@@ -275,6 +276,25 @@ DM_AVX2 static void kern_s_avx2(int64_t kc, const void *va, int64_t a_rs, int64_
     __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
            c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
     int64_t p, q = 0;
+    {   /* the tile of C is needed after the loop: ask for it now */
+        int i;
+        for (i = 0; i < mr; i++) {
+            _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
+            _mm_prefetch((const char *)(c + i * ldc + 15), _MM_HINT_T0);
+        }
+    }
+    if (nr <= 8) {  /* narrow panel (n = 8, 10... in the book's classifier heads): half the work */
+        for (p = 0; p < kc; p++, q += a_cs) {
+            const __m256 b0 = _mm256_loadu_ps(b);
+            c00 = _mm256_fmadd_ps(_mm256_broadcast_ss(a0 + q), b0, c00);
+            c10 = _mm256_fmadd_ps(_mm256_broadcast_ss(a1 + q), b0, c10);
+            c20 = _mm256_fmadd_ps(_mm256_broadcast_ss(a2 + q), b0, c20);
+            c30 = _mm256_fmadd_ps(_mm256_broadcast_ss(a3 + q), b0, c30);
+            c40 = _mm256_fmadd_ps(_mm256_broadcast_ss(a4 + q), b0, c40);
+            c50 = _mm256_fmadd_ps(_mm256_broadcast_ss(a5 + q), b0, c50);
+            b += b_rs;
+        }
+    } else
     for (p = 0; p < kc; p++, q += a_cs) {
         const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
         __m256 x;
@@ -327,6 +347,18 @@ DM_AVX2 static void kern_d_avx2(int64_t kc, const void *va, int64_t a_rs, int64_
     __m256d c00 = _mm256_setzero_pd(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
             c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
     int64_t p, q = 0;
+    if (nr <= 4) {
+        for (p = 0; p < kc; p++, q += a_cs) {
+            const __m256d b0 = _mm256_loadu_pd(b);
+            c00 = _mm256_fmadd_pd(_mm256_broadcast_sd(a0 + q), b0, c00);
+            c10 = _mm256_fmadd_pd(_mm256_broadcast_sd(a1 + q), b0, c10);
+            c20 = _mm256_fmadd_pd(_mm256_broadcast_sd(a2 + q), b0, c20);
+            c30 = _mm256_fmadd_pd(_mm256_broadcast_sd(a3 + q), b0, c30);
+            c40 = _mm256_fmadd_pd(_mm256_broadcast_sd(a4 + q), b0, c40);
+            c50 = _mm256_fmadd_pd(_mm256_broadcast_sd(a5 + q), b0, c50);
+            b += b_rs;
+        }
+    } else
     for (p = 0; p < kc; p++, q += a_cs) {
         const __m256d b0 = _mm256_loadu_pd(b), b1 = _mm256_loadu_pd(b + 4);
         __m256d x;
@@ -385,12 +417,22 @@ static void NAME(const T *X, int64_t rs, int64_t cs, int64_t rows, int64_t depth
         T *d = dst + q * w * depth;                                                         \
         int h = rows - q * w < w ? (int)(rows - q * w) : w;                                 \
         if (h < w) memset(d, 0, sizeof(T) * (size_t)(w * depth));                           \
-        if (rs == 1)  /* a panel's w elements are contiguous for each p */                  \
+        if (rs == 1) {  /* a panel's w elements are contiguous for each p */                \
+            if (h == w && q1 - q0 > 1) break;  /* full panels: the loop below */            \
             for (p = 0; p < depth; p++)                                                     \
                 for (r = 0; r < h; r++) d[p * w + r] = x[p * cs + r];                       \
-        else          /* each row is contiguous (cs == 1) or nothing is */                  \
+        } else        /* each row is contiguous (cs == 1) or nothing is */                  \
             for (r = 0; r < h; r++)                                                         \
                 for (p = 0; p < depth; p++) d[p * w + r] = x[r * rs + p * cs];              \
+    }                                                                                       \
+    if (q < q1) {  /* rs == 1, full panels q..q1-1 (and maybe a last partial one): go along \
+                    * each row p of X once (few TLB misses when the rows lie pages apart) */ \
+        const int64_t qf = rows < q1 * w ? q1 - 1 : q1, qs = q;                             \
+        for (p = 0; p < depth; p++)                                                         \
+            for (q = qs; q < qf; q++)                                                       \
+                for (r = 0; r < w; r++)                                                     \
+                    dst[q * w * depth + p * w + r] = X[p * cs + q * w + r];                 \
+        if (qf < q1) NAME(X, rs, cs, rows, depth, w, dst, qf, q1);                          \
     }                                                                                       \
 }
 DM_PACK(pack_s, float)
@@ -618,7 +660,8 @@ static void gemm_blocked(const dm_impl *im, const dm_args *g)
  * with the same operations in the same order, so the choice never changes a bit. */
 static void gemm_seq(const dm_impl *im, const dm_args *g)
 {
-    if ((double)g->m * (double)g->n * (double)g->k <= DM_GEMM_SMALL) gemm_small(im, g);
+    if ((double)g->m * (double)g->n * (double)g->k <= DM_GEMM_SMALL || g->n <= 2 * im->nr)
+        gemm_small(im, g);
     else gemm_blocked(im, g);
 }
 
