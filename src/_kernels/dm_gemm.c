@@ -100,7 +100,7 @@
 #define DM_GEMM_SMALL_A_BYTES ((double)(256 << 10))
 #endif
 /* m·n·k below which the blocked product runs on one thread: waking the team costs more. */
-#define DM_GEMM_PARALLEL_MIN ((int64_t)1 << 18)
+#define DM_GEMM_PARALLEL_MIN ((int64_t)1 << 19)
 
 /* ---- the epilogue ------------------------------------------------------------------------- */
 
