@@ -195,6 +195,32 @@ def test_threads_reproducible(dtype):
     assert one.tobytes() == K.matmul(x, y).tobytes()
 
 
+def test_portable_kernel_in_subprocess():
+    """The portable C micro-kernel (other CPUs) on the same checks, forced by environment."""
+    import os
+    import subprocess
+    import sys
+    code = (
+        "import numpy as np; from deepmath import _kernels as K\n"
+        "assert K.gemm_kernel_name() == 'portable'\n"
+        "rng = np.random.default_rng(0)\n"
+        "for m, n, k in [(1, 1, 1), (5, 9, 3), (37, 70, 300), (150, 130, 270)]:\n"
+        "    for dt in (np.float32, np.float64):\n"
+        "        a = rng.standard_normal((k, m)).astype(dt); b = rng.standard_normal((k, n)).astype(dt)\n"
+        "        bias = rng.standard_normal(n).astype(dt)\n"
+        "        want = np.tanh(a.T.astype(np.float64) @ b + bias)\n"
+        "        got = K.gemm(a, b, transa=True, bias=bias, act='tanh')\n"
+        "        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)\n"
+        "        got = K.matmul(a.T.copy(), b)\n"
+        "        np.testing.assert_allclose(got, a.T.astype(np.float64) @ b, rtol=1e-4, atol=1e-4)\n"
+        "print('ok')\n")
+    env = dict(os.environ, DEEPMATH_GEMM_KERNEL="portable")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "ok" in out.stdout
+
+
 def test_kernel_info():
     assert K.gemm_kernel_name() in ("avx2+fma", "portable")
     assert K.fma_peak_gflops(0.01) > 0

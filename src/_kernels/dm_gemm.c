@@ -6,7 +6,7 @@
  *   for jc in steps of NC            (columns of C and B)        B block kc×nc  -> L3
  *     for pc in steps of KC          (the summation index)       pack B into NR-column panels
  *       for ic in steps of MC        (rows of C and A)           A block mc×kc  -> L2
- *         pack A into MR-row panels
+ *         pack A into MR-row panels (only when A is transposed, see gemm_blocked)
  *         for jr in steps of NR      (one B micro-panel kc×NR    -> L1)
  *           for ir in steps of MR    (one A micro-panel kc×MR, streamed from L2)
  *             micro-kernel: an MR×NR tile of C held in registers, summed over kc
@@ -15,7 +15,8 @@
  * added to C in turn), by one thread: the threads share C (gemm_threads), never the k sum.
  * So results are bitwise identical for any thread count.
  *
- * Transposes are absorbed by the packing routines (strided reads, no transposed copy).
+ * Transposes are absorbed by the packing routines (strided reads, no transposed copy); an A
+ * with contiguous rows is read in place by the micro-kernel (six row streams).
  * The epilogue (alpha, beta, bias per column, activation) is applied as the micro-tile is
  * written, on the last KC block, while the tile is still in L1: a dense layer's act(X·W + b)
  * costs one pass over C.
@@ -574,8 +575,11 @@ static int gemm_path(void)
     if (p < 0) {
         p = 0;
 #ifdef DM_GEMM_AVX2
+        const char *force = getenv("DEEPMATH_GEMM_KERNEL");  /* "portable": test that path */
         __builtin_cpu_init();
-        if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) p = 1;
+        if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+            !(force && strcmp(force, "portable") == 0))
+            p = 1;
 #endif
         dm_gemm_path = p;  /* every thread computes the same value: a benign race */
     }

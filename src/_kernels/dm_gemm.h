@@ -10,7 +10,9 @@
  * The functions parallelise with OpenMP over blocks of C (dm_get_num_threads() threads) unless
  * called from inside a parallel region, where they run on the calling thread. Each element of
  * C is summed in an order that does not depend on the thread count: results are bitwise
- * reproducible for any number of threads.
+ * reproducible for any number of threads. No BLAS is called (no second thread pool).
+ * The micro-kernel (AVX2+FMA or portable C) is chosen once per process from the CPU;
+ * DEEPMATH_GEMM_KERNEL=portable forces the portable one (tests).
  */
 #ifndef DM_GEMM_H
 #define DM_GEMM_H
