@@ -71,8 +71,12 @@
  */
 #define DM_S_MR 6
 #define DM_S_NR 16
+#ifndef DM_S_KC
 #define DM_S_KC 256
+#endif
+#ifndef DM_S_MC
 #define DM_S_MC 144
+#endif
 #define DM_S_NC 4096
 
 #define DM_D_MR 6
@@ -89,7 +93,7 @@
 
 #define DM_MAX_MR 6
 #define DM_MAX_NR 16
-#define DM_MAX_KC 256
+#define DM_MAX_KC (DM_S_KC > DM_D_KC ? DM_S_KC : DM_D_KC)
 
 /* m·n·k at or below which a thread's product runs without packing A; so does a product at
  * most 2·NR columns wide, where each A panel would be used once or twice (skinny heads). */
@@ -791,8 +795,8 @@ static void gemm_seq(const dm_impl *im, const dm_args *g)
     else gemm_blocked(im, g);
 }
 
-/* Threads: C is cut into a pr×pc grid of blocks (on MR/NR panel boundaries), one per thread,
- * each computed by gemm_seq with its own packing buffers. No barrier, no shared buffer: a
+/* Threads: C is cut into a pr×pc grid of blocks (on MR/NR panel boundaries), about one per
+ * thread, each computed by gemm_seq with its own packing buffers. No barrier, no shared buffer: a
  * thread delayed by a busy machine delays no one else until the join. A thread of a column
  * of the grid packs all of its rows of A, one of a row all of its columns of B: a little
  * more packing than a shared B panel, paid back by never synchronising.
@@ -813,30 +817,34 @@ static void gemm_threads(const dm_impl *im, const dm_args *g, int nt)
             }
         }
     }
-#ifdef _OPENMP
-#pragma omp parallel num_threads(nt)
-#endif
+    /* Twice as many column blocks as threads, handed out dynamically: on a busy machine a
+     * thread that lost its core leaves its second block to the others. Which thread computes
+     * a block never changes its bits. */
     {
-        int t = 0;
-        int64_t i0, i1, j0, j1;
-        dm_args s = *g;
+        const int split = pn >= 4 * pcols ? 2 : 1;
+        const int nb = pr * pcols * split, nbc = pcols * split;
+        int t;
 #ifdef _OPENMP
-        t = omp_get_thread_num();
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
 #endif
-        i0 = pm * (t / pcols) / pr * im->mr;
-        i1 = pm * (t / pcols + 1) / pr * im->mr;
-        j0 = pn * (t % pcols) / pcols * im->nr;
-        j1 = pn * (t % pcols + 1) / pcols * im->nr;
-        if (i1 > g->m) i1 = g->m;
-        if (j1 > g->n) j1 = g->n;
-        if (i1 > i0 && j1 > j0) {
-            s.m = i1 - i0;
-            s.n = j1 - j0;
-            s.A = g->A + i0 * (g->transa ? 1 : g->lda) * im->size;
-            s.B = g->B + j0 * (g->transb ? g->ldb : 1) * im->size;
-            s.C = g->C + (i0 * g->ldc + j0) * im->size;
-            s.bias = g->bias ? g->bias + j0 * im->size : NULL;
-            gemm_seq(im, &s);
+        for (t = 0; t < nb; t++) {
+            int64_t i0, i1, j0, j1;
+            dm_args s = *g;
+            i0 = pm * (t / nbc) / pr * im->mr;
+            i1 = pm * (t / nbc + 1) / pr * im->mr;
+            j0 = pn * (t % nbc) / nbc * im->nr;
+            j1 = pn * (t % nbc + 1) / nbc * im->nr;
+            if (i1 > g->m) i1 = g->m;
+            if (j1 > g->n) j1 = g->n;
+            if (i1 > i0 && j1 > j0) {
+                s.m = i1 - i0;
+                s.n = j1 - j0;
+                s.A = g->A + i0 * (g->transa ? 1 : g->lda) * im->size;
+                s.B = g->B + j0 * (g->transb ? g->ldb : 1) * im->size;
+                s.C = g->C + (i0 * g->ldc + j0) * im->size;
+                s.bias = g->bias ? g->bias + j0 * im->size : NULL;
+                gemm_seq(im, &s);
+            }
         }
     }
 }
