@@ -1,0 +1,277 @@
+"""GEMM kernels (src/_kernels/dm_gemm.c, gemm.pxi) against NumPy, and the dense op's gradients."""
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import deepmath as dm
+from deepmath.backend import gemm as G
+from deepmath.ops.dense import dense
+
+from gradcheck import check_grad
+
+K = pytest.importorskip("deepmath._kernels")
+
+ACTS = [None, "relu", "sigmoid", "tanh", "gelu", "gelu_tanh"]
+DTYPES = [np.float32, np.float64]
+# odd sizes around the tile (6x16, 6x8, portable 4x8) and block (KC=256, MC=144/72) sizes
+SHAPES = [(1, 1, 1), (1, 7, 3), (5, 1, 9), (6, 16, 1), (7, 17, 5), (13, 33, 257), (37, 5, 300),
+          (64, 64, 64), (97, 130, 64), (145, 40, 513), (150, 300, 260), (200, 1, 700),
+          (1, 300, 280)]
+
+
+def rand(rng, shape, dtype):
+    return rng.standard_normal(shape).astype(dtype)
+
+
+def close(got, want, dtype, k=1):
+    rtol = 2e-5 if dtype == np.float32 else 1e-12
+    scale = np.sqrt(max(k, 1))
+    np.testing.assert_allclose(got, want, rtol=rtol * scale, atol=rtol * scale * 4)
+
+
+@pytest.fixture(autouse=True)
+def _threads():
+    n = dm.get_num_threads()
+    yield
+    dm.set_num_threads(n)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("m,n,k", SHAPES)
+def test_gemm_shapes_and_transposes(m, n, k, dtype):
+    rng = np.random.default_rng(m * 1000 + n * 10 + k)
+    a, b = rand(rng, (m, k), dtype), rand(rng, (k, n), dtype)
+    want = a.astype(np.float64) @ b.astype(np.float64)
+    for ta in (False, True):
+        for tb in (False, True):
+            A = np.ascontiguousarray(a.T) if ta else a
+            B = np.ascontiguousarray(b.T) if tb else b
+            got = K.gemm(A, B, transa=ta, transb=tb)
+            assert got.dtype == dtype and got.shape == (m, n)
+            close(got, want, dtype, k)
+            # transposed views are read in place (no flag needed)
+            got = K.gemm(np.ascontiguousarray(a.T).T, np.ascontiguousarray(b.T).T)
+            close(got, want, dtype, k)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_gemm_row_strides_alpha_beta(dtype):
+    rng = np.random.default_rng(1)
+    m, n, k = 29, 41, 35
+    big_a, big_b = rand(rng, (m, k + 7), dtype), rand(rng, (k, n + 3), dtype)
+    a, b = big_a[:, 2:k + 2], big_b[:, :n]           # lda > k, ldb > n, read in place
+    big_c = rand(rng, (m, n + 5), dtype)
+    c = big_c[:, 1:n + 1]
+    c0 = c.copy()
+    want = 0.5 * (a.astype(np.float64) @ b) - 2.0 * c0
+    out = K.gemm(a, b, alpha=0.5, beta=-2.0, c=c)
+    assert out is c
+    close(c, want, dtype, k)
+    assert np.array_equal(big_c[:, 0], big_c[:, 0])  # untouched border
+    # beta = 0 ignores c's old values, even NaN
+    c[...] = np.nan
+    K.gemm(a, b, c=c)
+    close(c, a.astype(np.float64) @ b, dtype, k)
+    # non-unit column stride: copied
+    close(K.gemm(big_a[:, ::2], big_b[: (k + 8) // 2]),
+          big_a[:, ::2].astype(np.float64) @ big_b[: (k + 8) // 2], dtype, k)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("act", ACTS)
+@pytest.mark.parametrize("m,n,k", [(1, 1, 1), (7, 17, 5), (64, 48, 300), (150, 70, 90)])
+def test_gemm_bias_activation_epilogue(m, n, k, act, dtype):
+    rng = np.random.default_rng(3)
+    a, b, bias = rand(rng, (m, k), dtype), rand(rng, (k, n), dtype), rand(rng, (n,), dtype)
+    got = K.gemm(a, b, bias=bias, act=act)
+    z = a.astype(np.float64) @ b + bias
+    want = G.activation_reference(z, act)
+    close(got, want, dtype, k)
+    # alpha/beta with the epilogue: act(alpha*ab + beta*c + bias)
+    c = rand(rng, (m, n), dtype)
+    want = G.activation_reference(2 * (a.astype(np.float64) @ b) + 0.5 * c + bias, act)
+    close(K.gemm(a, b, alpha=2.0, beta=0.5, c=c.copy(), bias=bias, act=act), want, dtype, k)
+
+
+def test_gemm_k_zero_and_empty():
+    a, b = np.ones((3, 0), np.float32), np.ones((0, 4), np.float32)
+    assert np.array_equal(K.gemm(a, b), np.zeros((3, 4), np.float32))
+    bias = np.array([-1, 0, 1, 2], np.float32)
+    assert np.array_equal(K.gemm(a, b, bias=bias, act="relu"), np.tile([0, 0, 1, 2], (3, 1)))
+    assert K.gemm(np.ones((0, 5)), np.ones((5, 4))).shape == (0, 4)
+    assert K.matmul(np.ones((0, 5)), np.ones((5, 4))).shape == (0, 4)
+    assert np.array_equal(K.matmul(np.ones((2, 0), np.float32), np.ones((0, 3), np.float32)),
+                          np.zeros((2, 3), np.float32))
+    assert K.matmul(np.ones((0, 2, 3)), np.ones((3, 4))).shape == (0, 2, 4)
+
+
+def test_gemm_errors():
+    f = np.ones((3, 4), np.float32)
+    with pytest.raises(ValueError, match=r"\(3, 4\)"):
+        K.gemm(f, f)
+    with pytest.raises(TypeError, match="int64"):
+        K.gemm(np.ones((3, 4), np.int64), f.T)
+    with pytest.raises(TypeError, match="complex"):
+        K.gemm(np.ones((3, 4), complex), f.T)
+    with pytest.raises(TypeError):
+        K.gemm(f, np.ones((4, 3)))  # float32 with float64
+    with pytest.raises(ValueError, match="2-D"):
+        K.gemm(np.ones(4, np.float32), f)
+    with pytest.raises(ValueError, match="activation"):
+        K.gemm(f, f.T, act="swish")
+    with pytest.raises(ValueError, match="bias"):
+        K.gemm(f, f.T, bias=np.ones(4, np.float32))
+    with pytest.raises(ValueError, match="c has shape"):
+        K.gemm(f, f.T, c=np.ones((3, 4), np.float32))
+    with pytest.raises(ValueError):
+        K.gemm(f, f.T, c=np.ones((3, 3), np.float32)[:, ::-1])
+
+
+@pytest.mark.parametrize("sa,sb", [((3,), (3,)), ((3,), (3, 4)), ((2, 3), (3,)),
+                                   ((5, 2, 3), (3, 4)), ((2, 3), (5, 3, 4)),
+                                   ((2, 1, 4, 3), (1, 5, 3, 2)), ((7, 2, 3), (7, 3, 6)),
+                                   ((4, 1, 6, 6), (3, 6, 17)), ((3,), (2, 3, 4)),
+                                   ((2, 2, 3), (3,)), ((200, 3, 5), (200, 5, 4))])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_matmul_like_numpy(sa, sb, dtype):
+    rng = np.random.default_rng(len(sa) * 10 + len(sb))
+    a, b = rand(rng, sa, dtype), rand(rng, sb, dtype)
+    got, want = K.matmul(a, b), np.matmul(a, b)
+    assert got.shape == want.shape and got.dtype == want.dtype
+    close(got, want, dtype, a.shape[-1])
+
+
+def test_matmul_views_promotion_and_errors():
+    rng = np.random.default_rng(5)
+    a = rand(rng, (6, 40, 30), np.float32)
+    b = rand(rng, (6, 50, 40), np.float32)
+    for x, y in [(a[:, ::-1], b.swapaxes(1, 2)[:, :30, :20]), (a[::2, :, 1:], b[::2, 1:30]),
+                 (a.swapaxes(1, 2), np.asfortranarray(b[0].T))]:
+        close(K.matmul(x, y), np.matmul(x, y), np.float32, 40)
+    mixed = K.matmul(a[0].T, b[0].T.astype(np.float64))
+    assert mixed.dtype == np.float64
+    close(mixed, a[0].T @ b[0].T.astype(np.float64), np.float64, 40)
+    assert K.matmul(a[0].tolist(), a[0].T.tolist()).dtype == np.float64
+    with pytest.raises(TypeError, match="int"):
+        K.matmul(np.ones((2, 2), np.int32), np.ones((2, 2), np.float32))
+    with pytest.raises(TypeError, match="complex"):
+        K.matmul(np.ones((2, 2), complex), np.ones((2, 2)))
+    with pytest.raises(ValueError, match=r"\(2, 3\).*\(2, 3\)"):
+        K.matmul(np.ones((2, 3)), np.ones((2, 3)))
+    with pytest.raises(ValueError, match="broadcast"):
+        K.matmul(np.ones((2, 2, 3)), np.ones((3, 3, 4)))
+    with pytest.raises(ValueError):
+        K.matmul(np.float64(2.0), np.ones(3))
+
+
+def test_huge_dims_do_not_overflow():
+    # (1, 2**31 + 8) zero-stride operands: shapes are checked in int64 before any copy
+    x = np.lib.stride_tricks.as_strided(np.ones(1, np.float32), (1, 2**31 + 8), (4, 0))
+    with pytest.raises(ValueError, match="2147483656"):
+        K.gemm(x, np.ones((3, 1), np.float32))
+    with pytest.raises(ValueError, match="2147483656"):
+        K.matmul(x, np.ones((3, 1), np.float32))
+    # an index past 2**31 elements inside one matrix: A (2, 2**30 + 3) read with lda > 2**31
+    big = np.lib.stride_tricks.as_strided(np.ones(4, np.float32), (3, 2**31 + 8), (0, 0))
+    with pytest.raises(ValueError):
+        K.gemm(big, np.ones((2, 2), np.float32))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_threads_reproducible(dtype):
+    rng = np.random.default_rng(7)
+    a, b = rand(rng, (203, 301), dtype), rand(rng, (301, 157), dtype)
+    bias = rand(rng, (157,), dtype)
+    dm.set_num_threads(1)
+    one = K.gemm(a, b, bias=bias, act="gelu")
+    dm.set_num_threads(2)
+    two = K.gemm(a, b, bias=bias, act="gelu")
+    again = K.gemm(a, b, bias=bias, act="gelu")
+    assert one.tobytes() == two.tobytes() == again.tobytes()  # one thread per element of C
+    x, y = rand(rng, (9, 40, 50), dtype), rand(rng, (9, 50, 30), dtype)
+    dm.set_num_threads(1)
+    one = K.matmul(x, y)
+    dm.set_num_threads(2)
+    assert one.tobytes() == K.matmul(x, y).tobytes()
+
+
+def test_portable_kernel_in_subprocess():
+    """The portable C micro-kernel (other CPUs) on the same checks, forced by environment."""
+    import os
+    import subprocess
+    import sys
+    code = (
+        "import numpy as np; from deepmath import _kernels as K\n"
+        "assert K.gemm_kernel_name() == 'portable'\n"
+        "rng = np.random.default_rng(0)\n"
+        "for m, n, k in [(1, 1, 1), (5, 9, 3), (37, 70, 300), (150, 130, 270)]:\n"
+        "    for dt in (np.float32, np.float64):\n"
+        "        a = rng.standard_normal((k, m)).astype(dt); b = rng.standard_normal((k, n)).astype(dt)\n"
+        "        bias = rng.standard_normal(n).astype(dt)\n"
+        "        want = np.tanh(a.T.astype(np.float64) @ b + bias)\n"
+        "        got = K.gemm(a, b, transa=True, bias=bias, act='tanh')\n"
+        "        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)\n"
+        "        got = K.matmul(a.T.copy(), b)\n"
+        "        np.testing.assert_allclose(got, a.T.astype(np.float64) @ b, rtol=1e-4, atol=1e-4)\n"
+        "print('ok')\n")
+    env = dict(os.environ, DEEPMATH_GEMM_KERNEL="portable")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "ok" in out.stdout
+
+
+def test_kernel_info():
+    assert K.gemm_kernel_name() in ("avx2+fma", "portable")
+    assert K.fma_peak_gflops(0.01) > 0
+
+
+@settings(max_examples=40, deadline=None)
+@given(m=st.integers(1, 70), n=st.integers(1, 70), k=st.integers(1, 300),
+       batch=st.lists(st.integers(1, 3), max_size=2), ta=st.booleans(), tb=st.booleans(),
+       dtype=st.sampled_from(DTYPES))
+def test_hypothesis_matmul(m, n, k, batch, ta, tb, dtype):
+    rng = np.random.default_rng(m + 100 * n + 10000 * k)
+    a = rand(rng, tuple(batch) + ((k, m) if ta else (m, k)), dtype)
+    b = rand(rng, ((n, k) if tb else (k, n)), dtype)
+    a = a.swapaxes(-1, -2) if ta else a
+    b = b.T if tb else b
+    close(K.matmul(a, b), np.matmul(a.astype(np.float64), b), dtype, k)
+
+
+# ---- backend tables and the dense op ----------------------------------------------------------
+
+@pytest.mark.parametrize("act", ACTS)
+def test_dense_native_matches_reference(act):
+    rng = np.random.default_rng(11)
+    x, w, b = rand(rng, (4, 5, 30), np.float32), rand(rng, (30, 20), np.float32), \
+        rand(rng, (20,), np.float32)
+    ref = G.dense_forward_reference(x, w, b, act)
+    out = G.dense_forward_native(x, w, b, act)
+    close(out, ref, np.float32, 30)
+    saved = G.dense_forward_reference(x, w, b, None) if act in G.SAVES_PREACT else ref
+    g = rand(rng, ref.shape, np.float32)
+    for got, want in zip(G.dense_backward_native(x, w, saved, g, act),
+                         G.dense_backward_reference(x, w, saved, g, act)):
+        close(got, want, np.float32, 40)
+
+
+@pytest.mark.parametrize("act", ACTS)
+def test_dense_gradients(act):
+    rng = np.random.default_rng(13)
+    x, w, b = rng.standard_normal((3, 4)), rng.standard_normal((4, 5)), rng.standard_normal(5)
+    check_grad(lambda x, w, b: dense(x, w, b, activation=act), x, w, b)
+    x3 = rng.standard_normal((2, 3, 4))
+    check_grad(lambda x, w: dense(x, w, activation=act), x3, w)
+
+
+def test_dense_errors_and_forward_value():
+    x = dm.tensor(np.ones((2, 3), np.float32))
+    with pytest.raises(ValueError, match="aligned"):
+        dense(x, dm.tensor(np.ones((4, 2), np.float32)))
+    with pytest.raises(ValueError, match="activation"):
+        dense(x, dm.tensor(np.ones((3, 2), np.float32)), activation="swish")
+    y = dense(x, dm.tensor(np.ones((3, 2), np.float32)), dm.tensor(np.array([-5, 1], np.float32)),
+              "relu")
+    assert y.dtype == np.float32
+    assert np.array_equal(y.data, [[0, 4], [0, 4]])
