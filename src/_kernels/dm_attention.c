@@ -61,6 +61,19 @@ static float exprow_f32(float *s, int n, float sub)
     return ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
 }
 
+#define PORTABLE_ROWMAX(REAL, name)                                                            \
+    static REAL name(const REAL *s, int n)                                                   \
+    {                                                                                        \
+        REAL mx = -INFINITY;                                                                 \
+        for (int j = 0; j < n; j++)                                                          \
+            if (s[j] > mx)                                                                   \
+                mx = s[j];                                                                   \
+        return mx;                                                                           \
+    }
+
+PORTABLE_ROWMAX(float, rowmax_f32)
+PORTABLE_ROWMAX(double, rowmax_f64)
+
 static double exprow_f64(double *s, int n, double sub)
 {
     double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
@@ -79,6 +92,7 @@ static double exprow_f64(double *s, int n, double sub)
 #define NAME(x) x##_f32
 #define GEMM gemm_f32
 #define EXPROW exprow_f32
+#define ROWMAX rowmax_f32
 #define EXP1 expf
 #define LOG1 logf
 #include "dm_attention_tile.c"
@@ -86,6 +100,7 @@ static double exprow_f64(double *s, int n, double sub)
 #undef NAME
 #undef GEMM
 #undef EXPROW
+#undef ROWMAX
 #undef EXP1
 #undef LOG1
 
@@ -93,6 +108,7 @@ static double exprow_f64(double *s, int n, double sub)
 #define NAME(x) x##_f64
 #define GEMM gemm_f64
 #define EXPROW exprow_f64
+#define ROWMAX rowmax_f64
 #define EXP1 exp
 #define LOG1 log
 #include "dm_attention_tile.c"
@@ -100,6 +116,7 @@ static double exprow_f64(double *s, int n, double sub)
 #undef NAME
 #undef GEMM
 #undef EXPROW
+#undef ROWMAX
 #undef EXP1
 #undef LOG1
 #undef TGT
@@ -252,6 +269,21 @@ TGT static float exprow_f32_avx2(float *s, int n, float sub)
     return ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]));
 }
 
+/* max of s[0..n), n a multiple of 8 (padding holds -inf); NaN ignored as by `s[j] > mx`. */
+TGT static float rowmax_f32_avx2(const float *s, int n)
+{
+    __m256 mx = _mm256_set1_ps(-INFINITY);
+    for (int j = 0; j < n; j += 8)
+        mx = _mm256_max_ps(_mm256_loadu_ps(s + j), mx);  /* NaN in s: keeps mx */
+    float a[8];
+    _mm256_storeu_ps(a, mx);
+    float r = a[0];
+    for (int u = 1; u < 8; u++)
+        if (a[u] > r)
+            r = a[u];
+    return r;
+}
+
 TGT static float expf_avx2(float x)
 {
     float a[8];
@@ -263,6 +295,7 @@ TGT static float expf_avx2(float x)
 #define NAME(x) x##_f32_avx2
 #define GEMM gemm_f32_avx2
 #define EXPROW exprow_f32_avx2
+#define ROWMAX rowmax_f32_avx2
 #define EXP1 expf_avx2
 #define LOG1 logf
 #include "dm_attention_tile.c"
@@ -270,6 +303,7 @@ TGT static float expf_avx2(float x)
 #undef NAME
 #undef GEMM
 #undef EXPROW
+#undef ROWMAX
 #undef EXP1
 #undef LOG1
 #undef TGT

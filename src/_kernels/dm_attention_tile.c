@@ -8,6 +8,7 @@
  *   TGT         __attribute__((target("avx2,fma"))) or nothing
  *   GEMM        C[M,N] (+)= op(A)[M,K]·B[K,N], row-major, k summed in ascending order
  *   EXPROW      s[c] = exp(s[c] - sub) for c < n (n a multiple of 8), returns the sum
+ *   ROWMAX      max of s[0..n) (n a multiple of 8, padding -inf)
  *   EXP1, LOG1  scalar exp and log
  *
  * Why tiles of 64 × 64: a tile of scores (16 KiB in float32) plus the K and V tiles
@@ -34,26 +35,33 @@ typedef struct {
     REAL *D;              /* backward: rowsum(dO ∘ O), (B·H, Tq) */
 } NAME(ctx);
 
-/* Kt[c][x] = K[j0 + c][x] for c < nj: the transposed tile (d × BT, row stride BT), padded
- * columns zero. */
-TGT static void NAME(transpose_tile)(const REAL *K, int64_t d, int nj, REAL *Kt)
+/* Kt[x][c] = K[c][x] for c < nj, x < d: the transposed tile (row stride ldt), columns
+ * nj..roundup8(nj) zero. Rows of K are read 8 at a time, so each pass writes 8 contiguous
+ * floats of Kt. */
+TGT static void NAME(transpose_tile)(const REAL *K, int64_t d, int64_t nj, REAL *Kt, int64_t ldt)
 {
-    for (int64_t x = 0; x < d; x++) {
-        REAL *row = Kt + x * BT;
-        for (int c = 0; c < nj; c++)
-            row[c] = K[(int64_t)c * d + x];
-        for (int c = nj; c < BT; c++)
-            row[c] = 0;
+    int64_t c0 = 0;
+    for (; c0 + 8 <= nj; c0 += 8) {
+        const REAL *k0 = K + c0 * d;
+        for (int64_t x = 0; x < d; x++) {
+            REAL *t = Kt + x * ldt + c0;
+            for (int u = 0; u < 8; u++)
+                t[u] = k0[u * d + x];
+        }
     }
+    const int64_t np = (nj + 7) & ~(int64_t)7;
+    for (int64_t x = 0; x < d && c0 < np; x++)
+        for (int64_t c = c0; c < np; c++)
+            Kt[x * ldt + c] = c < nj ? K[c * d + x] : 0;
 }
 
 /* Scores of the tile (rows i0.., keys j0..): S = scale·Q·Kᵀ + mask, -inf where causal masks
  * and in the padding columns nj..roundup8(nj). */
 TGT static void NAME(scores)(const NAME(ctx) *c, int64_t bh, int64_t i0, int ni, int64_t j0,
-                             int nj, const REAL *Kt, REAL *S)
+                             int nj, const REAL *Kt, int64_t ldt, REAL *S)
 {
     const int64_t d = c->d;
-    GEMM(0, ni, nj, d, c->q + (bh * c->Tq + i0) * d, d, Kt, BT, S, BT, 0);
+    GEMM(0, ni, nj, d, c->q + (bh * c->Tq + i0) * d, d, Kt, ldt, S, BT, 0);
     const int np = (nj + 7) & ~7;
     const REAL *mrow0 = NULL;
     if (c->mask)
@@ -82,7 +90,8 @@ TGT static void NAME(scores)(const NAME(ctx) *c, int64_t bh, int64_t i0, int ni,
 }
 
 /* Forward of one (head, query tile): online softmax over the key tiles. */
-TGT static void NAME(fwd_task)(const NAME(ctx) *c, int64_t bh, int64_t i0, REAL *ws)
+TGT static void NAME(fwd_task)(const NAME(ctx) *c, int64_t bh, int64_t i0, REAL *ws,
+                               const REAL *Kth, int64_t ldh)
 {
     const int64_t d = c->d, Tq = c->Tq, Tk = c->Tk;
     const int ni = (int)(Tq - i0 < BT ? Tq - i0 : BT);
@@ -98,14 +107,17 @@ TGT static void NAME(fwd_task)(const NAME(ctx) *c, int64_t bh, int64_t i0, REAL 
     for (int64_t j0 = 0; j0 < jend; j0 += BT) {
         const int nj = (int)(jend - j0 < BT ? jend - j0 : BT);
         const int np = (nj + 7) & ~7;
-        NAME(transpose_tile)(c->k + (bh * Tk + j0) * d, d, nj, Kt);
-        NAME(scores)(c, bh, i0, ni, j0, nj, Kt, S);
+        if (Kth) {
+            NAME(scores)(c, bh, i0, ni, j0, nj, Kth + j0, ldh, S);
+        } else {
+            NAME(transpose_tile)(c->k + (bh * Tk + j0) * d, d, nj, Kt, BT);
+            NAME(scores)(c, bh, i0, ni, j0, nj, Kt, BT, S);
+        }
         for (int r = 0; r < ni; r++) {
             REAL *s = S + (int64_t)r * BT;
-            REAL mx = m[r];
-            for (int j = 0; j < nj; j++)
-                if (s[j] > mx)
-                    mx = s[j];
+            REAL mx = ROWMAX(s, np);
+            if (m[r] > mx)
+                mx = m[r];
             if (mx == -INFINITY) {  /* nothing visible yet in this row */
                 for (int j = 0; j < np; j++)
                     s[j] = 0;
@@ -153,7 +165,7 @@ TGT static void NAME(bwd_pair)(const NAME(ctx) *c, int64_t bh, int64_t i0, int64
     const int np = (nj + 7) & ~7;
     const REAL *L = c->lse + bh * Tq + i0, *Drow = c->D + bh * Tq + i0;
     const REAL *dO = c->grad + (bh * Tq + i0) * d;
-    NAME(scores)(c, bh, i0, ni, j0, nj, Kt, S);
+    NAME(scores)(c, bh, i0, ni, j0, nj, Kt, BT, S);
     for (int r = 0; r < ni; r++) {  /* P = exp(S - L) */
         REAL *s = S + (int64_t)r * BT;
         if (L[r] == -INFINITY) {
@@ -205,8 +217,8 @@ TGT static void NAME(bwd_kv_task)(const NAME(ctx) *c, int64_t bh, int64_t j0, RE
     REAL *Kt = ws, *Vt = Kt + d * BT, *S = Vt + d * BT, *dS = S + BT * BT;
     memset(c->dk + (bh * c->Tk + j0) * d, 0, sizeof(REAL) * (size_t)(nj * d));
     memset(c->dv + (bh * c->Tk + j0) * d, 0, sizeof(REAL) * (size_t)(nj * d));
-    NAME(transpose_tile)(c->k + (bh * c->Tk + j0) * d, d, nj, Kt);
-    NAME(transpose_tile)(c->v + (bh * c->Tk + j0) * d, d, nj, Vt);
+    NAME(transpose_tile)(c->k + (bh * c->Tk + j0) * d, d, nj, Kt, BT);
+    NAME(transpose_tile)(c->v + (bh * c->Tk + j0) * d, d, nj, Vt, BT);
     for (int64_t i0 = NAME(first_qtile)(c, j0); i0 < c->Tq; i0 += BT)
         NAME(bwd_pair)(c, bh, i0, j0, Kt, Vt, S, dS, flags);
 }
@@ -221,8 +233,8 @@ TGT static void NAME(bwd_q_task)(const NAME(ctx) *c, int64_t bh, int64_t i0, REA
     const int64_t jend = NAME(key_end)(c, i0);
     for (int64_t j0 = 0; j0 < jend; j0 += BT) {
         const int nj = (int)(c->Tk - j0 < BT ? c->Tk - j0 : BT);
-        NAME(transpose_tile)(c->k + (bh * c->Tk + j0) * d, d, nj, Kt);
-        NAME(transpose_tile)(c->v + (bh * c->Tk + j0) * d, d, nj, Vt);
+        NAME(transpose_tile)(c->k + (bh * c->Tk + j0) * d, d, nj, Kt, BT);
+        NAME(transpose_tile)(c->v + (bh * c->Tk + j0) * d, d, nj, Vt, BT);
         NAME(bwd_pair)(c, bh, i0, j0, Kt, Vt, S, dS, BWD_Q);
     }
 }
@@ -257,9 +269,16 @@ static int NAME(forward)(int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64_t d
         for (int i = 0; i < 4; i++)
             c.ms[i] = ms[i];
     c.causal = causal; c.scale = scale; c.o = out; c.l = lse;
-    const int64_t nqt = (Tq + BT - 1) / BT, ntasks = c.BH * nqt;
-    const size_t wsize = sizeof(REAL) * (size_t)(2 * d * BT + BT * BT + 2 * BT);
-    const int nt = NAME(threads_for)(4.0 * (double)c.BH * Tq * Tk * d, ntasks);
+    const int64_t nqt = (Tq + BT - 1) / BT;
+    const int64_t ldh = (Tk + 7) & ~(int64_t)7;
+    int nt = NAME(threads_for)(4.0 * (double)c.BH * Tq * Tk * d, c.BH * nqt);
+    /* Whole heads per task when there are enough of them: K is then transposed once per head
+     * (into a d × Tk buffer) rather than once per (query tile, key tile). Same arithmetic,
+     * same bits, either way. */
+    const int per_head = (c.BH >= 2 * nt || nt == 1) && nqt > 1;
+    const int64_t ntasks = per_head ? c.BH : c.BH * nqt;
+    const size_t wsize = sizeof(REAL) * (size_t)(2 * d * BT + BT * BT + 2 * BT +
+                                                 (per_head ? d * ldh : 0));
     int failed = 0;
 #ifdef _OPENMP
 #pragma omp parallel num_threads(nt) if (nt > 1)
@@ -276,10 +295,18 @@ static int NAME(forward)(int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64_t d
 #pragma omp for schedule(dynamic, 1)
 #endif
         for (int64_t t = 0; t < ntasks; t++) {
-            /* causal: the last query tiles cost the most, hand them out first */
-            const int64_t bh = t % c.BH, it = causal ? nqt - 1 - t / c.BH : t / c.BH;
-            if (ws)
-                NAME(fwd_task)(&c, bh, it * BT, ws);
+            if (!ws)
+                continue;
+            if (per_head) {
+                REAL *Kth = ws + 2 * d * BT + BT * BT + 2 * BT;
+                NAME(transpose_tile)(c.k + t * Tk * d, d, Tk, Kth, ldh);
+                for (int64_t it = 0; it < nqt; it++)
+                    NAME(fwd_task)(&c, t, it * BT, ws, Kth, ldh);
+            } else {
+                /* causal: the last query tiles cost the most, hand them out first */
+                const int64_t bh = t % c.BH, it = causal ? nqt - 1 - t / c.BH : t / c.BH;
+                NAME(fwd_task)(&c, bh, it * BT, ws, NULL, 0);
+            }
         }
         free(ws);
     }
