@@ -14,7 +14,7 @@
  * A row whose every score is -inf (fully masked) gets output 0 and lse = -inf, and its
  *   gradients are 0 (PyTorch returns NaN there; flash-attention returns 0 as we do).
  *
- * Work is split in tiles of DM_ATT_TILE queries × DM_ATT_TILE keys; the forward pass keeps a
+ * Work is split in tiles of DM_ATT_TILE_Q queries × DM_ATT_TILE_K keys; the forward pass keeps a
  * running max and sum per query row (online softmax), the backward pass recomputes
  * P = exp(S − L) tile by tile (FlashAttention-2). Extra memory: O(B·H·Tq) plus a few
  * tile-sized buffers per thread. Every output element is computed by one thread in a fixed
@@ -26,7 +26,13 @@
 
 #include <stdint.h>
 
-#define DM_ATT_TILE 64
+/* Tile sizes: queries × keys (multiples of 8; see dm_attention_tile.c for the choice). */
+#ifndef DM_ATT_TILE_Q
+#define DM_ATT_TILE_Q 64
+#endif
+#ifndef DM_ATT_TILE_K
+#define DM_ATT_TILE_K 64
+#endif
 
 int dm_attention_forward_f32(int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64_t d,
                              const float *q, const float *k, const float *v,

@@ -21,7 +21,8 @@
  */
 #ifdef DM_ATT_TEMPLATE
 
-#define BT DM_ATT_TILE
+#define BR DM_ATT_TILE_Q
+#define BC DM_ATT_TILE_K
 
 typedef struct {
     int64_t BH, H, Tq, Tk, d;
@@ -61,13 +62,13 @@ TGT static void NAME(scores)(const NAME(ctx) *c, int64_t bh, int64_t i0, int ni,
                              int nj, const REAL *Kt, int64_t ldt, REAL *S)
 {
     const int64_t d = c->d;
-    GEMM(0, ni, nj, d, c->q + (bh * c->Tq + i0) * d, d, Kt, ldt, S, BT, 0);
+    GEMM(0, ni, nj, d, c->q + (bh * c->Tq + i0) * d, d, Kt, ldt, S, BC, 0);
     const int np = (nj + 7) & ~7;
     const REAL *mrow0 = NULL;
     if (c->mask)
         mrow0 = c->mask + (bh / c->H) * c->ms[0] + (bh % c->H) * c->ms[1] + j0 * c->ms[3];
     for (int r = 0; r < ni; r++) {
-        REAL *s = S + (int64_t)r * BT;
+        REAL *s = S + (int64_t)r * BC;
         const REAL scale = c->scale;
         if (mrow0) {
             const REAL *m = mrow0 + (i0 + r) * c->ms[2];
@@ -94,8 +95,8 @@ TGT static void NAME(fwd_task)(const NAME(ctx) *c, int64_t bh, int64_t i0, REAL 
                                const REAL *Kth, int64_t ldh)
 {
     const int64_t d = c->d, Tq = c->Tq, Tk = c->Tk;
-    const int ni = (int)(Tq - i0 < BT ? Tq - i0 : BT);
-    REAL *Kt = ws, *S = Kt + d * BT, *Oacc = S + BT * BT, *m = Oacc + BT * d, *l = m + BT;
+    const int ni = (int)(Tq - i0 < BR ? Tq - i0 : BR);
+    REAL *Kt = ws, *S = Kt + d * BC, *Oacc = S + BR * BC, *m = Oacc + BR * d, *l = m + BR;
     for (int r = 0; r < ni; r++) {
         m[r] = -INFINITY;
         l[r] = 0;
@@ -104,17 +105,17 @@ TGT static void NAME(fwd_task)(const NAME(ctx) *c, int64_t bh, int64_t i0, REAL 
     int64_t jend = Tk;
     if (c->causal && i0 + ni < jend)  /* keys after the tile's last query are all masked */
         jend = i0 + ni;
-    for (int64_t j0 = 0; j0 < jend; j0 += BT) {
-        const int nj = (int)(jend - j0 < BT ? jend - j0 : BT);
+    for (int64_t j0 = 0; j0 < jend; j0 += BC) {
+        const int nj = (int)(jend - j0 < BC ? jend - j0 : BC);
         const int np = (nj + 7) & ~7;
         if (Kth) {
             NAME(scores)(c, bh, i0, ni, j0, nj, Kth + j0, ldh, S);
         } else {
-            NAME(transpose_tile)(c->k + (bh * Tk + j0) * d, d, nj, Kt, BT);
-            NAME(scores)(c, bh, i0, ni, j0, nj, Kt, BT, S);
+            NAME(transpose_tile)(c->k + (bh * Tk + j0) * d, d, nj, Kt, BC);
+            NAME(scores)(c, bh, i0, ni, j0, nj, Kt, BC, S);
         }
         for (int r = 0; r < ni; r++) {
-            REAL *s = S + (int64_t)r * BT;
+            REAL *s = S + (int64_t)r * BC;
             REAL mx = ROWMAX(s, np);
             if (m[r] > mx)
                 mx = m[r];
@@ -133,7 +134,7 @@ TGT static void NAME(fwd_task)(const NAME(ctx) *c, int64_t bh, int64_t i0, REAL 
             }
             l[r] += EXPROW(s, np, mx);
         }
-        GEMM(0, ni, d, nj, S, BT, c->v + (bh * Tk + j0) * d, d, Oacc, d, 1);
+        GEMM(0, ni, d, nj, S, BC, c->v + (bh * Tk + j0) * d, d, Oacc, d, 1);
     }
     REAL *o = c->o + (bh * Tq + i0) * d;
     REAL *lse = c->l + bh * Tq + i0;
@@ -160,14 +161,14 @@ TGT static void NAME(bwd_pair)(const NAME(ctx) *c, int64_t bh, int64_t i0, int64
                                const REAL *Kt, const REAL *Vt, REAL *S, REAL *dS, int flags)
 {
     const int64_t d = c->d, Tq = c->Tq, Tk = c->Tk;
-    const int ni = (int)(Tq - i0 < BT ? Tq - i0 : BT);
-    const int nj = (int)(Tk - j0 < BT ? Tk - j0 : BT);
+    const int ni = (int)(Tq - i0 < BR ? Tq - i0 : BR);
+    const int nj = (int)(Tk - j0 < BC ? Tk - j0 : BC);
     const int np = (nj + 7) & ~7;
     const REAL *L = c->lse + bh * Tq + i0, *Drow = c->D + bh * Tq + i0;
     const REAL *dO = c->grad + (bh * Tq + i0) * d;
-    NAME(scores)(c, bh, i0, ni, j0, nj, Kt, BT, S);
+    NAME(scores)(c, bh, i0, ni, j0, nj, Kt, BC, S);
     for (int r = 0; r < ni; r++) {  /* P = exp(S - L) */
-        REAL *s = S + (int64_t)r * BT;
+        REAL *s = S + (int64_t)r * BC;
         if (L[r] == -INFINITY) {
             for (int j = 0; j < np; j++)
                 s[j] = 0;
@@ -175,35 +176,35 @@ TGT static void NAME(bwd_pair)(const NAME(ctx) *c, int64_t bh, int64_t i0, int64
             EXPROW(s, np, L[r]);
         }
     }
-    GEMM(0, ni, nj, d, dO, d, Vt, BT, dS, BT, 0);  /* dP = dO·Vᵀ */
+    GEMM(0, ni, nj, d, dO, d, Vt, BC, dS, BC, 0);  /* dP = dO·Vᵀ */
     const REAL scale = c->scale;
     for (int r = 0; r < ni; r++) {  /* dS = P ∘ (dP − D) · scale */
-        const REAL *p = S + (int64_t)r * BT;
-        REAL *ds = dS + (int64_t)r * BT;
+        const REAL *p = S + (int64_t)r * BC;
+        REAL *ds = dS + (int64_t)r * BC;
         const REAL Dr = Drow[r];
         for (int j = 0; j < nj; j++)
             ds[j] = p[j] * (ds[j] - Dr) * scale;
     }
     if (flags & BWD_KV) {
-        GEMM(1, nj, d, ni, S, BT, dO, d, c->dv + (bh * Tk + j0) * d, d, 1);   /* dV += Pᵀ·dO */
-        GEMM(1, nj, d, ni, dS, BT, c->q + (bh * Tq + i0) * d, d,
+        GEMM(1, nj, d, ni, S, BC, dO, d, c->dv + (bh * Tk + j0) * d, d, 1);   /* dV += Pᵀ·dO */
+        GEMM(1, nj, d, ni, dS, BC, c->q + (bh * Tq + i0) * d, d,
              c->dk + (bh * Tk + j0) * d, d, 1);                                /* dK += dSᵀ·Q */
     }
     if (flags & BWD_Q)
-        GEMM(0, ni, d, nj, dS, BT, c->k + (bh * Tk + j0) * d, d,
+        GEMM(0, ni, d, nj, dS, BC, c->k + (bh * Tk + j0) * d, d,
              c->dq + (bh * Tq + i0) * d, d, 1);                                /* dQ += dS·K */
 }
 
 /* First query tile that sees key tile j0 under the causal mask (queries i >= j0). */
 static int64_t NAME(first_qtile)(const NAME(ctx) *c, int64_t j0)
 {
-    return c->causal ? (j0 / BT) * BT : 0;
+    return c->causal ? (j0 / BR) * BR : 0;
 }
 
 /* Last key (exclusive) seen by the query tile i0. */
 static int64_t NAME(key_end)(const NAME(ctx) *c, int64_t i0)
 {
-    const int64_t ni = c->Tq - i0 < BT ? c->Tq - i0 : BT;
+    const int64_t ni = c->Tq - i0 < BR ? c->Tq - i0 : BR;
     return (c->causal && i0 + ni < c->Tk) ? i0 + ni : c->Tk;
 }
 
@@ -213,13 +214,13 @@ TGT static void NAME(bwd_kv_task)(const NAME(ctx) *c, int64_t bh, int64_t j0, RE
                                   int flags)
 {
     const int64_t d = c->d;
-    const int nj = (int)(c->Tk - j0 < BT ? c->Tk - j0 : BT);
-    REAL *Kt = ws, *Vt = Kt + d * BT, *S = Vt + d * BT, *dS = S + BT * BT;
+    const int nj = (int)(c->Tk - j0 < BC ? c->Tk - j0 : BC);
+    REAL *Kt = ws, *Vt = Kt + d * BC, *S = Vt + d * BC, *dS = S + BR * BC;
     memset(c->dk + (bh * c->Tk + j0) * d, 0, sizeof(REAL) * (size_t)(nj * d));
     memset(c->dv + (bh * c->Tk + j0) * d, 0, sizeof(REAL) * (size_t)(nj * d));
-    NAME(transpose_tile)(c->k + (bh * c->Tk + j0) * d, d, nj, Kt, BT);
-    NAME(transpose_tile)(c->v + (bh * c->Tk + j0) * d, d, nj, Vt, BT);
-    for (int64_t i0 = NAME(first_qtile)(c, j0); i0 < c->Tq; i0 += BT)
+    NAME(transpose_tile)(c->k + (bh * c->Tk + j0) * d, d, nj, Kt, BC);
+    NAME(transpose_tile)(c->v + (bh * c->Tk + j0) * d, d, nj, Vt, BC);
+    for (int64_t i0 = NAME(first_qtile)(c, j0); i0 < c->Tq; i0 += BR)
         NAME(bwd_pair)(c, bh, i0, j0, Kt, Vt, S, dS, flags);
 }
 
@@ -227,14 +228,14 @@ TGT static void NAME(bwd_kv_task)(const NAME(ctx) *c, int64_t bh, int64_t j0, RE
 TGT static void NAME(bwd_q_task)(const NAME(ctx) *c, int64_t bh, int64_t i0, REAL *ws)
 {
     const int64_t d = c->d;
-    const int ni = (int)(c->Tq - i0 < BT ? c->Tq - i0 : BT);
-    REAL *Kt = ws, *Vt = Kt + d * BT, *S = Vt + d * BT, *dS = S + BT * BT;
+    const int ni = (int)(c->Tq - i0 < BR ? c->Tq - i0 : BR);
+    REAL *Kt = ws, *Vt = Kt + d * BC, *S = Vt + d * BC, *dS = S + BR * BC;
     memset(c->dq + (bh * c->Tq + i0) * d, 0, sizeof(REAL) * (size_t)(ni * d));
     const int64_t jend = NAME(key_end)(c, i0);
-    for (int64_t j0 = 0; j0 < jend; j0 += BT) {
-        const int nj = (int)(c->Tk - j0 < BT ? c->Tk - j0 : BT);
-        NAME(transpose_tile)(c->k + (bh * c->Tk + j0) * d, d, nj, Kt, BT);
-        NAME(transpose_tile)(c->v + (bh * c->Tk + j0) * d, d, nj, Vt, BT);
+    for (int64_t j0 = 0; j0 < jend; j0 += BC) {
+        const int nj = (int)(c->Tk - j0 < BC ? c->Tk - j0 : BC);
+        NAME(transpose_tile)(c->k + (bh * c->Tk + j0) * d, d, nj, Kt, BC);
+        NAME(transpose_tile)(c->v + (bh * c->Tk + j0) * d, d, nj, Vt, BC);
         NAME(bwd_pair)(c, bh, i0, j0, Kt, Vt, S, dS, BWD_Q);
     }
 }
@@ -243,7 +244,7 @@ TGT static void NAME(bwd_q_task)(const NAME(ctx) *c, int64_t bh, int64_t i0, REA
 TGT static void NAME(bwd_head_task)(const NAME(ctx) *c, int64_t bh, REAL *ws)
 {
     memset(c->dq + bh * c->Tq * c->d, 0, sizeof(REAL) * (size_t)(c->Tq * c->d));
-    for (int64_t j0 = 0; j0 < c->Tk; j0 += BT)
+    for (int64_t j0 = 0; j0 < c->Tk; j0 += BC)
         NAME(bwd_kv_task)(c, bh, j0, ws, BWD_KV | BWD_Q);
 }
 
@@ -269,15 +270,17 @@ static int NAME(forward)(int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64_t d
         for (int i = 0; i < 4; i++)
             c.ms[i] = ms[i];
     c.causal = causal; c.scale = scale; c.o = out; c.l = lse;
-    const int64_t nqt = (Tq + BT - 1) / BT;
-    const int64_t ldh = (Tk + 7) & ~(int64_t)7;
+    const int64_t nqt = (Tq + BR - 1) / BR;
+    /* row stride of the transposed head: padded so that its rows do not all fall in the
+     * same L1 set when Tk·4 bytes is a multiple of 4 KiB */
+    const int64_t ldh = ((Tk + 7) & ~(int64_t)7) + 16;
     int nt = NAME(threads_for)(4.0 * (double)c.BH * Tq * Tk * d, c.BH * nqt);
     /* Whole heads per task when there are enough of them: K is then transposed once per head
      * (into a d × Tk buffer) rather than once per (query tile, key tile). Same arithmetic,
      * same bits, either way. */
     const int per_head = (c.BH >= 2 * nt || nt == 1) && nqt > 1;
     const int64_t ntasks = per_head ? c.BH : c.BH * nqt;
-    const size_t wsize = sizeof(REAL) * (size_t)(2 * d * BT + BT * BT + 2 * BT +
+    const size_t wsize = sizeof(REAL) * (size_t)(d * BC + BR * BC + BR * d + 2 * BR +
                                                  (per_head ? d * ldh : 0));
     int failed = 0;
 #ifdef _OPENMP
@@ -298,14 +301,14 @@ static int NAME(forward)(int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64_t d
             if (!ws)
                 continue;
             if (per_head) {
-                REAL *Kth = ws + 2 * d * BT + BT * BT + 2 * BT;
+                REAL *Kth = ws + d * BC + BR * BC + BR * d + 2 * BR;
                 NAME(transpose_tile)(c.k + t * Tk * d, d, Tk, Kth, ldh);
                 for (int64_t it = 0; it < nqt; it++)
-                    NAME(fwd_task)(&c, t, it * BT, ws, Kth, ldh);
+                    NAME(fwd_task)(&c, t, it * BR, ws, Kth, ldh);
             } else {
                 /* causal: the last query tiles cost the most, hand them out first */
                 const int64_t bh = t % c.BH, it = causal ? nqt - 1 - t / c.BH : t / c.BH;
-                NAME(fwd_task)(&c, bh, it * BT, ws, NULL, 0);
+                NAME(fwd_task)(&c, bh, it * BR, ws, NULL, 0);
             }
         }
         free(ws);
@@ -332,8 +335,8 @@ static int NAME(backward)(int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64_t 
     if (!D)
         return -1;
     c.D = D;
-    const int64_t nqt = (Tq + BT - 1) / BT, nkt = (Tk + BT - 1) / BT;
-    const size_t wsize = sizeof(REAL) * (size_t)(2 * d * BT + 2 * BT * BT);
+    const int64_t nqt = (Tq + BR - 1) / BR, nkt = (Tk + BC - 1) / BC;
+    const size_t wsize = sizeof(REAL) * (size_t)(2 * d * BC + 2 * BR * BC);
     const double flops = 10.0 * (double)c.BH * Tq * Tk * d;
     int nt = NAME(threads_for)(flops, c.BH * (nqt > nkt ? nqt : nkt));
     /* Whole heads per thread when there are enough heads; else dK/dV by key tile, then dQ by
@@ -376,13 +379,13 @@ static int NAME(backward)(int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64_t 
 #endif
             for (int64_t t = 0; t < nkv; t++)  /* causal: first key tiles cost the most */
                 if (ws)
-                    NAME(bwd_kv_task)(&c, t % c.BH, (t / c.BH) * BT, ws, BWD_KV);
+                    NAME(bwd_kv_task)(&c, t % c.BH, (t / c.BH) * BC, ws, BWD_KV);
 #ifdef _OPENMP
 #pragma omp for schedule(dynamic, 1)
 #endif
             for (int64_t t = 0; t < nq; t++)
                 if (ws)
-                    NAME(bwd_q_task)(&c, t % c.BH, (causal ? nqt - 1 - t / c.BH : t / c.BH) * BT,
+                    NAME(bwd_q_task)(&c, t % c.BH, (causal ? nqt - 1 - t / c.BH : t / c.BH) * BR,
                                      ws);
         }
         free(ws);
@@ -391,7 +394,8 @@ static int NAME(backward)(int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64_t 
     return failed ? -1 : 0;
 }
 
-#undef BT
+#undef BR
+#undef BC
 #undef BWD_KV
 #undef BWD_Q
 
