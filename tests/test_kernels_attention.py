@@ -346,3 +346,16 @@ def test_backward_does_not_allocate_scores():
         tracemalloc.stop()
     # dq, dk, dv are 3·T·d floats; one T×T score matrix alone would be 8 times that.
     assert peak < 3 * T * d * 4 + T * T * 4 // 2
+
+
+@native
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_nan_propagates(dtype):
+    q, k, v = qkv(1, 1, 70, 70, 8, dtype)
+    q[0, 0, 3, 1] = np.nan
+    out, lse = K.attention_forward(q, k, v)
+    ro, rl = attention_forward_reference(q, k, v)
+    assert np.all(np.isnan(out[0, 0, 3])) and np.isnan(lse[0, 0, 3])
+    np.testing.assert_array_equal(np.isnan(out), np.isnan(ro))
+    grads = K.attention_backward(q, k, v, out, lse, np.ones_like(out))
+    assert np.all(np.isnan(grads[0][0, 0, 3]))

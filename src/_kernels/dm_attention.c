@@ -61,13 +61,17 @@ static float exprow_f32(float *s, int n, float sub)
     return ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
 }
 
+/* max of s[0..n), NaN if any s[j] is NaN (a NaN input must not turn into a masked row). */
 #define PORTABLE_ROWMAX(REAL, name)                                                            \
     static REAL name(const REAL *s, int n)                                                   \
     {                                                                                        \
         REAL mx = -INFINITY;                                                                 \
-        for (int j = 0; j < n; j++)                                                          \
+        for (int j = 0; j < n; j++) {                                                        \
             if (s[j] > mx)                                                                   \
                 mx = s[j];                                                                   \
+            else if (s[j] != s[j])                                                           \
+                return s[j];                                                                 \
+        }                                                                                    \
         return mx;                                                                           \
     }
 
@@ -231,10 +235,9 @@ TGT static void gemm_f32_avx2(int ta, int64_t M, int64_t N, int64_t K, const flo
 TGT static inline __m256 exp8(__m256 x)
 {
     const __m256 tiny = _mm256_cmp_ps(x, _mm256_set1_ps(-87.33654475f), _CMP_LT_OQ);
-    const __m256 nan = _mm256_cmp_ps(x, x, _CMP_UNORD_Q);
-    __m256 xin = x;
-    x = _mm256_min_ps(x, _mm256_set1_ps(88.3762626647949f));
-    x = _mm256_max_ps(x, _mm256_set1_ps(-88.3762626647949f));
+    /* min/max return their second operand when either is NaN: NaN goes through as NaN */
+    x = _mm256_min_ps(_mm256_set1_ps(88.3762626647949f), x);
+    x = _mm256_max_ps(_mm256_set1_ps(-88.3762626647949f), x);
     __m256 fx = _mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), _mm256_set1_ps(0.5f));
     fx = _mm256_floor_ps(fx);
     x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
@@ -251,8 +254,7 @@ TGT static inline __m256 exp8(__m256 x)
     __m256i e = _mm256_add_epi32(_mm256_cvttps_epi32(fx), _mm256_set1_epi32(127));
     e = _mm256_slli_epi32(e, 23);
     y = _mm256_mul_ps(y, _mm256_castsi256_ps(e));
-    y = _mm256_andnot_ps(tiny, y);
-    return _mm256_blendv_ps(y, xin, nan);
+    return _mm256_andnot_ps(tiny, y);
 }
 
 TGT static float exprow_f32_avx2(float *s, int n, float sub)
@@ -269,12 +271,17 @@ TGT static float exprow_f32_avx2(float *s, int n, float sub)
     return ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]));
 }
 
-/* max of s[0..n), n a multiple of 8 (padding holds -inf); NaN ignored as by `s[j] > mx`. */
+/* max of s[0..n), n a multiple of 8 (padding holds -inf); NaN if any s[j] is NaN. */
 TGT static float rowmax_f32_avx2(const float *s, int n)
 {
-    __m256 mx = _mm256_set1_ps(-INFINITY);
-    for (int j = 0; j < n; j += 8)
-        mx = _mm256_max_ps(_mm256_loadu_ps(s + j), mx);  /* NaN in s: keeps mx */
+    __m256 mx = _mm256_set1_ps(-INFINITY), nan = _mm256_setzero_ps();
+    for (int j = 0; j < n; j += 8) {
+        const __m256 x = _mm256_loadu_ps(s + j);
+        mx = _mm256_max_ps(x, mx);
+        nan = _mm256_or_ps(nan, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
+    }
+    if (!_mm256_testz_ps(nan, nan))
+        return NAN;
     float a[8];
     _mm256_storeu_ps(a, mx);
     float r = a[0];

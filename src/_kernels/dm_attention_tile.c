@@ -139,7 +139,7 @@ TGT static void NAME(fwd_task)(const NAME(ctx) *c, int64_t bh, int64_t i0, REAL 
     REAL *o = c->o + (bh * Tq + i0) * d;
     REAL *lse = c->l + bh * Tq + i0;
     for (int r = 0; r < ni; r++) {
-        if (l[r] > 0) {
+        if (l[r] != 0) {  /* > 0, or NaN from a NaN input: propagated */
             const REAL inv = 1 / l[r];
             for (int64_t x = 0; x < d; x++)
                 o[r * d + x] = Oacc[r * d + x] * inv;

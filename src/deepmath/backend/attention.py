@@ -75,10 +75,10 @@ def attention_forward_reference(q, k, v, mask=None, causal=False, scale=None):
             m = np.full(s.shape[:-1] + (1,), -np.inf, dtype=s.dtype)
         else:
             m = s.max(axis=-1, keepdims=True)
-        m = np.where(np.isfinite(m), m, 0).astype(s.dtype)   # fully masked rows: shift by 0
+        m = np.where(m == -np.inf, 0, m).astype(s.dtype)   # fully masked rows: shift by 0
         e = np.exp(s - m)
         l = e.sum(axis=-1, keepdims=True)
-        p = np.where(l > 0, e / np.where(l > 0, l, 1), 0).astype(s.dtype)
+        p = np.where(l == 0, 0, e / np.where(l == 0, 1, l)).astype(s.dtype)
         lse = (m + np.log(l))[..., 0]
     return np.matmul(p, v).astype(q.dtype, copy=False), lse.astype(q.dtype, copy=False)
 
@@ -90,7 +90,7 @@ def attention_backward_reference(q, k, v, out, lse, grad, mask=None, causal=Fals
     s = _scores(q, k, add, scale)
     L = lse[..., None]
     with np.errstate(invalid="ignore", over="ignore"):
-        p = np.where(np.isfinite(L), np.exp(s - np.where(np.isfinite(L), L, 0)), 0)
+        p = np.where(L == -np.inf, 0, np.exp(s - np.where(L == -np.inf, 0, L)))
     p = p.astype(q.dtype, copy=False)
     dv = np.matmul(np.swapaxes(p, -1, -2), grad)
     dp = np.matmul(grad, np.swapaxes(v, -1, -2))
