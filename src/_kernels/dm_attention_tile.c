@@ -92,7 +92,7 @@ TGT static void NAME(scores)(const NAME(ctx) *c, int64_t bh, int64_t i0, int ni,
 
 /* Forward of one (head, query tile): online softmax over the key tiles. */
 TGT static void NAME(fwd_task)(const NAME(ctx) *c, int64_t bh, int64_t i0, REAL *ws,
-                               const REAL *Kth, int64_t ldh)
+                               const REAL *Kth)
 {
     const int64_t d = c->d, Tq = c->Tq, Tk = c->Tk;
     const int ni = (int)(Tq - i0 < BR ? Tq - i0 : BR);
@@ -108,8 +108,8 @@ TGT static void NAME(fwd_task)(const NAME(ctx) *c, int64_t bh, int64_t i0, REAL 
     for (int64_t j0 = 0; j0 < jend; j0 += BC) {
         const int nj = (int)(jend - j0 < BC ? jend - j0 : BC);
         const int np = (nj + 7) & ~7;
-        if (Kth) {
-            NAME(scores)(c, bh, i0, ni, j0, nj, Kth + j0, ldh, S);
+        if (Kth) {  /* the head's K, transposed tile by tile: d × BC blocks */
+            NAME(scores)(c, bh, i0, ni, j0, nj, Kth + (j0 / BC) * d * BC, BC, S);
         } else {
             NAME(transpose_tile)(c->k + (bh * Tk + j0) * d, d, nj, Kt, BC);
             NAME(scores)(c, bh, i0, ni, j0, nj, Kt, BC, S);
@@ -271,17 +271,15 @@ static int NAME(forward)(int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64_t d
             c.ms[i] = ms[i];
     c.causal = causal; c.scale = scale; c.o = out; c.l = lse;
     const int64_t nqt = (Tq + BR - 1) / BR;
-    /* row stride of the transposed head: padded so that its rows do not all fall in the
-     * same L1 set when Tk·4 bytes is a multiple of 4 KiB */
-    const int64_t ldh = ((Tk + 7) & ~(int64_t)7) + 16;
+    const int64_t nkt = (Tk + BC - 1) / BC;
     int nt = NAME(threads_for)(4.0 * (double)c.BH * Tq * Tk * d, c.BH * nqt);
     /* Whole heads per task when there are enough of them: K is then transposed once per head
-     * (into a d × Tk buffer) rather than once per (query tile, key tile). Same arithmetic,
+     * (into a d × Tk buffer, tile-major) rather than once per (query tile, key tile). Same arithmetic,
      * same bits, either way. */
     const int per_head = (c.BH >= 2 * nt || nt == 1) && nqt > 1;
     const int64_t ntasks = per_head ? c.BH : c.BH * nqt;
     const size_t wsize = sizeof(REAL) * (size_t)(d * BC + BR * BC + BR * d + 2 * BR +
-                                                 (per_head ? d * ldh : 0));
+                                                 (per_head ? nkt * d * BC : 0));
     int failed = 0;
 #ifdef _OPENMP
 #pragma omp parallel num_threads(nt) if (nt > 1)
@@ -302,13 +300,17 @@ static int NAME(forward)(int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64_t d
                 continue;
             if (per_head) {
                 REAL *Kth = ws + d * BC + BR * BC + BR * d + 2 * BR;
-                NAME(transpose_tile)(c.k + t * Tk * d, d, Tk, Kth, ldh);
+                /* tile-major (d × BC blocks), not d × Tk: a tile's rows then share a few
+                 * pages and cache sets instead of one each */
+                for (int64_t j0 = 0; j0 < Tk; j0 += BC)
+                    NAME(transpose_tile)(c.k + (t * Tk + j0) * d, d, Tk - j0 < BC ? Tk - j0 : BC,
+                                         Kth + (j0 / BC) * d * BC, BC);
                 for (int64_t it = 0; it < nqt; it++)
-                    NAME(fwd_task)(&c, t, it * BR, ws, Kth, ldh);
+                    NAME(fwd_task)(&c, t, it * BR, ws, Kth);
             } else {
                 /* causal: the last query tiles cost the most, hand them out first */
                 const int64_t bh = t % c.BH, it = causal ? nqt - 1 - t / c.BH : t / c.BH;
-                NAME(fwd_task)(&c, bh, it * BR, ws, NULL, 0);
+                NAME(fwd_task)(&c, bh, it * BR, ws, NULL);
             }
         }
         free(ws);
