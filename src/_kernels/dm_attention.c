@@ -7,7 +7,10 @@
  * Each instantiation brings its own small GEMM (C (+)= op(A)·B on tiles) and row exponential.
  * Why a GEMM of our own rather than dm_sgemm: the tiles are tiny (64 × 64 × d), reused from
  * L1/L2, and already handed out one per thread; packing them as a general GEMM would cost
- * about as much as the product itself.
+ * about as much as the product itself. Measured on the 2-core EPYC (one thread, 64 × 64 tiles
+ * in L1, k = 32 / 64): this file's 4 × 16 kernel 80-90 GF/s, the packed BLIS dm_sgemm of the
+ * GEMM work 39 / 53 GF/s (26 / 30 with the transposed B that Q·Kᵀ would need). A 6 × 16
+ * kernel measured no faster here (load ports are not the limit once the tile sits in L1).
  *
  * Reproducibility: every sum runs in a fixed order (k ascending in the GEMMs, 8 lanes then a
  * fixed tree in the row sums), and each output element belongs to one task; the result does
