@@ -76,8 +76,10 @@ cdef _conv_setup(str fn, x, k, strides, pads, dilation, int act, dm_conv2d_shape
             f"of shape {X.shape} padded by {(pt, pb, pl, pr)} "
             f"({(X.shape[1] + pt + pb, X.shape[2] + pl + pr)})")
     dm_conv2d_output_size(s)
-    if s.n * s.ho * s.wo * s.cout > _CONV_MAX_ELEMENTS or s.ho * s.wo * Kk.shape[0] * Kk.shape[1] \
-            * s.cin > _CONV_MAX_ELEMENTS:
+    # Python integers: no overflow while checking that C's int64 index arithmetic cannot
+    ho, wo, n, cin, cout = <object>s.ho, <object>s.wo, X.shape[0], X.shape[3], Kk.shape[3]
+    if n * ho * wo * cout > _CONV_MAX_ELEMENTS or \
+            ho * wo * Kk.shape[0] * Kk.shape[1] * max(cin, 1) > _CONV_MAX_ELEMENTS:
         raise ValueError(f"{fn}: output of shape {(s.n, s.ho, s.wo, s.cout)} is too large")
     return X, Kk
 
