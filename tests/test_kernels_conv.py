@@ -85,6 +85,12 @@ SHAPES = [
     (2, 6, 5, 3, 4, 3, 3, 1, 1, 1),                # int padding
     (2, 6, 5, 3, 4, 3, 3, 1, ((2, 0), (0, 1)), 1),  # pairs of pads
     (1, 4, 4, 2, 3, 4, 4, 1, "same", 1),
+    # stride 1 and c_in >= 4: grad-input computed as a forward conv of dz (flipped kernel)
+    (2, 7, 8, 5, 3, 3, 3, 1, "same", 2),
+    (2, 6, 7, 6, 4, 3, 2, 1, (0, 2, 1, 0), 1),
+    (2, 6, 7, 4, 4, 3, 3, 1, (3, 0, 0, 3), 1),     # a pad > (k-1)*d: col2im instead
+    (3, 9, 9, 8, 16, 3, 3, 1, "valid", 1),
+    (2, 8, 8, 4, 5, 4, 4, 1, "same", 1),
 ]
 
 
@@ -158,6 +164,13 @@ def test_gradients_fd(strides, padding, dilation, act):
     b = rng.standard_normal(3) * 0.1
     check_grad(lambda x, w, b: conv2d(x, w, b, strides, padding, dilation, act), x, w, b,
                rtol=1e-5, atol=1e-6)
+
+
+def test_gradients_fd_wide_cin():
+    rng = np.random.default_rng(11)
+    for padding in ("same", "valid", (0, 2, 1, 1)):
+        check_grad(lambda x, w: conv2d(x, w, None, 1, padding, 1, "tanh"),
+                   rng.standard_normal((2, 4, 5, 5)), rng.standard_normal((3, 2, 5, 2)) * 0.3)
 
 
 def test_gradients_fd_1x1_and_cin1():

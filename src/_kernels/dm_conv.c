@@ -51,8 +51,13 @@
 #include "dm_conv.h"
 #include "dm_gemm.h"
 
-/* Target size of one thread's im2col workspace (bytes): a band of output rows. */
-#define DM_CONV_WS_BYTES ((int64_t)1 << 20)
+/* Target size of one thread's im2col workspace (bytes): a band of output rows. Forward: small
+ * enough that the band stays in L2 while the GEMM reads it. Backward (grad-kernel): larger, so
+ * that each GEMM call amortises the read-modify-write of the (K, cout) accumulator. */
+#define DM_CONV_WS_BYTES ((int64_t)1 << 16)
+#define DM_CONV_BWD_WS_BYTES ((int64_t)1 << 18)
+/* grad-input as a forward convolution of dz from this many input channels (see below). */
+#define DM_CONV_DX_FORWARD_MIN_CIN 4
 /* Number of partial sums of dK/db over the batch (fixed, whatever the thread count). */
 #define DM_CONV_GROUPS 8
 /* Below this many multiply-adds a call runs on one thread. */
@@ -75,14 +80,37 @@ static int dm_conv_is_pointwise(const dm_conv2d_shape *s)
            s->pt == 0 && s->pb == 0 && s->pl == 0 && s->pr == 0;
 }
 
-/* Output rows per band: about DM_CONV_WS_BYTES of im2col, at least 1, at most ho. */
-static int64_t dm_conv_band_rows(const dm_conv2d_shape *s, size_t elsize)
+/* Output rows per band: im2col of about `target` bytes, at least 1 row, at most ho. */
+static int64_t dm_conv_band_rows(const dm_conv2d_shape *s, size_t elsize, int64_t target)
 {
     int64_t row_bytes = s->wo * s->kh * s->kw * s->cin * (int64_t)elsize;
-    int64_t bh = row_bytes > 0 ? DM_CONV_WS_BYTES / row_bytes : s->ho;
+    int64_t bh = row_bytes > 0 ? target / row_bytes : s->ho;
     if (bh < 1) bh = 1;
     if (bh > s->ho) bh = s->ho;
     return bh;
+}
+
+static int64_t dm_conv_env_bytes(const char *name, int64_t dflt)
+{
+    const char *e = getenv(name);
+    return e ? atoll(e) * 1024 : dflt;
+}
+
+/* grad-input as a forward convolution (stride 1 only): dx = conv(dz, flip(K)ᵀ) with the
+ * kernel rotated by 180° and its channel axes swapped, padding (k-1)*d - p on each side.
+ * Valid when every pad is <= (k-1)*d; worth it when cin is large enough to fill the GEMM's
+ * columns (else col2im, whose K = kh*kw*cin is then small, is cheaper). Fills *t. */
+static int dm_conv_dx_as_forward(const dm_conv2d_shape *s, dm_conv2d_shape *t)
+{
+    int64_t eh = (s->kh - 1) * s->dh, ew = (s->kw - 1) * s->dw;
+    if (s->sh != 1 || s->sw != 1 || s->cin < DM_CONV_DX_FORWARD_MIN_CIN) return 0;
+    if (s->pt > eh || s->pb > eh || s->pl > ew || s->pr > ew) return 0;
+    t->n = s->n; t->h = s->ho; t->w = s->wo; t->cin = s->cout;
+    t->kh = s->kh; t->kw = s->kw; t->cout = s->cin;
+    t->sh = t->sw = 1; t->dh = s->dh; t->dw = s->dw;
+    t->pt = eh - s->pt; t->pb = eh - s->pb; t->pl = ew - s->pl; t->pr = ew - s->pr;
+    dm_conv2d_output_size(t);   /* t->ho == s->h, t->wo == s->w */
+    return 1;
 }
 
 /* Threads to share the images among: 1 when small, already in a parallel region, or 1 image. */
@@ -245,7 +273,9 @@ static void F(dm_conv_forward_image)(const dm_conv2d_shape *s, const T *x, const
 int F(dm_conv2d_forward)(const dm_conv2d_shape *s, const T *x, const T *k, const T *b,
                          int act, T *y)
 {
-    const int64_t K = s->kh * s->kw * s->cin, bh = dm_conv_band_rows(s, sizeof(T));
+    const int64_t K = s->kh * s->kw * s->cin;
+    const int64_t bh = dm_conv_band_rows(s, sizeof(T), dm_conv_env_bytes("DM_CONV_WS_KB",
+                                                                         DM_CONV_WS_BYTES));
     const int nt = dm_conv_threads(s);
     const int64_t ws_len = dm_conv_is_pointwise(s) ? 1 : bh * s->wo * K;
     T *ws = (T *)malloc((size_t)(ws_len * nt) * sizeof(T));
@@ -267,46 +297,65 @@ int F(dm_conv2d_forward)(const dm_conv2d_shape *s, const T *x, const T *k, const
 
 /* ---- backward ----------------------------------------------------------------------------- */
 
-/* One group of images [i0, i1): dk_g += colsᵀ·dz, db_g += Σ dz, dx[img] = col2im(dz·Kᵀ).
- * dk_g and db_g must be zeroed by the caller. ws holds cols, dcols and dz of one band. */
-static void F(dm_conv_backward_group)(const dm_conv2d_shape *s, const T *x, const T *k,
-                                      const T *yz, const T *dy, int act, T *dx, T *dk_g,
-                                      T *db_g, int64_t i0, int64_t i1, int64_t bh, T *ws)
+/* Buffers shared by the images of one backward call. */
+typedef struct {
+    const dm_conv2d_shape *s;
+    const T *x, *k, *yz, *dy;
+    int act, pw, dxf;          /* activation, pointwise (1x1), grad-input as a forward conv */
+    dm_conv2d_shape t;         /* the forward conv computing dx when dxf */
+    const T *kt;               /* dxf: flipped kernel (kh, kw, cout, cin); else Kᵀ (cout, K) */
+    int64_t bh, bh_t;          /* band rows: grad-kernel im2col / dx forward conv */
+} F(dm_conv_bwd);
+
+/* One group of images [i0, i1): dk_g += colsᵀ·dz, db_g += Σ dz, dx[img]. dk_g and db_g are
+ * zeroed by the caller. ws: dz of one image, then one band of cols (or of dcols). */
+static void F(dm_conv_backward_group)(const F(dm_conv_bwd) *B, T *dx, T *dk_g, T *db_g,
+                                      int64_t i0, int64_t i1, T *ws)
 {
+    const dm_conv2d_shape *s = B->s;
     const int64_t cin = s->cin, cout = s->cout, K = s->kh * s->kw * cin;
-    const int pw = dm_conv_is_pointwise(s);
-    const int64_t band = bh * s->wo;
-    T *cols = ws, *dcols = ws + band * K, *dzb = ws + 2 * band * K;
+    const int64_t npix = s->ho * s->wo;
+    T *dzi = ws, *cols = ws + npix * cout;
     for (int64_t img = i0; img < i1; img++) {
-        if (dx && !pw) memset(dx + img * s->h * s->w * cin, 0, (size_t)(s->h * s->w * cin) * sizeof(T));
-        for (int64_t oh0 = 0; oh0 < s->ho; oh0 += bh) {
-            int64_t oh1 = oh0 + bh < s->ho ? oh0 + bh : s->ho, rows = (oh1 - oh0) * s->wo;
-            int64_t r0 = img * s->ho * s->wo + oh0 * s->wo;
-            const T *dz = dy + r0 * cout;
-            if (act != DM_ACT_NONE) {
-                F(dm_conv_dact)(act, yz + r0 * cout, dz, dzb, rows * cout);
-                dz = dzb;
-            }
-            if (db_g)
-                for (int64_t r = 0; r < rows; r++)
-                    for (int64_t c = 0; c < cout; c++) db_g[c] += dz[r * cout + c];
-            if (dk_g) {
-                const T *A = x + r0 * cin;
-                if (!pw) {
-                    F(dm_conv_im2col)(s, x, img, oh0, oh1, cols);
-                    A = cols;
+        const int64_t r_img = img * npix;              /* first output row of the image */
+        const T *dz = B->dy + r_img * cout;
+        if (B->act != DM_ACT_NONE) {
+            F(dm_conv_dact)(B->act, B->yz + r_img * cout, dz, dzi, npix * cout);
+            dz = dzi;
+        }
+        if (db_g)
+            for (int64_t r = 0; r < npix; r++)
+                for (int64_t c = 0; c < cout; c++) db_g[c] += dz[r * cout + c];
+        if (dk_g) {
+            if (B->pw) {
+                GEMM(1, 0, K, cout, npix, (T)1, B->x + r_img * cin, K, dz, cout, (T)1, dk_g,
+                     cout, NULL, DM_ACT_NONE);
+            } else {
+                for (int64_t oh0 = 0; oh0 < s->ho; oh0 += B->bh) {
+                    int64_t oh1 = oh0 + B->bh < s->ho ? oh0 + B->bh : s->ho;
+                    int64_t rows = (oh1 - oh0) * s->wo;
+                    F(dm_conv_im2col)(s, B->x, img, oh0, oh1, cols);
+                    GEMM(1, 0, K, cout, rows, (T)1, cols, K, dz + oh0 * s->wo * cout, cout,
+                         (T)1, dk_g, cout, NULL, DM_ACT_NONE);
                 }
-                GEMM(1, 0, K, cout, rows, (T)1, A, K, dz, cout, (T)1, dk_g, cout, NULL,
-                     DM_ACT_NONE);
             }
-            if (dx) {
-                if (pw) {
-                    GEMM(0, 1, rows, cin, cout, (T)1, dz, cout, k, cout, (T)0, dx + r0 * cin,
-                         cin, NULL, DM_ACT_NONE);
-                } else {
-                    GEMM(0, 1, rows, K, cout, (T)1, dz, cout, k, cout, (T)0, dcols, K, NULL,
-                         DM_ACT_NONE);
-                    F(dm_conv_col2im)(s, dcols, img, oh0, oh1, dx);
+        }
+        if (dx) {
+            T *dxi = dx + img * s->h * s->w * cin;
+            if (B->pw) {                  /* dx = dz · Kᵀ, K read transposed in place */
+                GEMM(0, 1, npix, cin, cout, (T)1, dz, cout, B->k, cout, (T)0, dxi, cin, NULL,
+                     DM_ACT_NONE);
+            } else if (B->dxf) {          /* dx = conv(dz, flipped kernel): writes dx once */
+                F(dm_conv_forward_image)(&B->t, dz, B->kt, NULL, DM_ACT_NONE, dxi, 0, B->bh_t,
+                                         cols);
+            } else {                      /* dcols = dz · Kᵀ per band, then col2im */
+                memset(dxi, 0, (size_t)(s->h * s->w * cin) * sizeof(T));
+                for (int64_t oh0 = 0; oh0 < s->ho; oh0 += B->bh) {
+                    int64_t oh1 = oh0 + B->bh < s->ho ? oh0 + B->bh : s->ho;
+                    int64_t rows = (oh1 - oh0) * s->wo;
+                    GEMM(0, 0, rows, K, cout, (T)1, dz + oh0 * s->wo * cout, cout, B->kt, K,
+                         (T)0, cols, K, NULL, DM_ACT_NONE);
+                    F(dm_conv_col2im)(s, cols, img, oh0, oh1, dx);
                 }
             }
         }
@@ -316,33 +365,54 @@ static void F(dm_conv_backward_group)(const dm_conv2d_shape *s, const T *x, cons
 int F(dm_conv2d_backward)(const dm_conv2d_shape *s, const T *x, const T *k, const T *yz,
                           const T *dy, int act, T *dx, T *dk, T *db)
 {
-    const int64_t cout = s->cout, K = s->kh * s->kw * s->cin;
-    const int64_t bh = dm_conv_band_rows(s, sizeof(T)), band = bh * s->wo;
+    const int64_t cin = s->cin, cout = s->cout, K = s->kh * s->kw * cin;
     const int64_t G = s->n < DM_CONV_GROUPS ? s->n : DM_CONV_GROUPS;
     const int nt = dm_conv_threads(s);
-    if (s->n == 0) {
-        if (dk) memset(dk, 0, (size_t)(K * cout) * sizeof(T));
-        if (db) memset(db, 0, (size_t)cout * sizeof(T));
-        return 0;
-    }
-    /* per thread: cols, dcols (band x K each), dz (band x cout) */
-    const int64_t ws_len = 2 * band * K + band * cout;
-    /* per group g >= 1: a dk partial (K x cout) and a db partial (cout); group 0 uses dk, db */
-    const int64_t part_len = (dk ? K * cout : 0) + (db ? cout : 0);
-    T *ws = (T *)malloc((size_t)(ws_len * nt + part_len * (G - 1) + 1) * sizeof(T));
-    if (!ws) return -1;
-    T *parts = ws + ws_len * nt;
+    F(dm_conv_bwd) B;
     if (dk) memset(dk, 0, (size_t)(K * cout) * sizeof(T));
     if (db) memset(db, 0, (size_t)cout * sizeof(T));
+    if (s->n == 0) return 0;
+    B.s = s; B.x = x; B.k = k; B.yz = yz; B.dy = dy; B.act = act;
+    B.pw = dm_conv_is_pointwise(s);
+    B.dxf = dx && !B.pw && dm_conv_dx_as_forward(s, &B.t);
+    B.bh = dm_conv_band_rows(s, sizeof(T), dm_conv_env_bytes("DM_CONV_BWS_KB",
+                                                            DM_CONV_BWD_WS_BYTES));
+    B.bh_t = B.dxf ? dm_conv_band_rows(&B.t, sizeof(T), dm_conv_env_bytes("DM_CONV_WS_KB",
+                                                                          DM_CONV_WS_BYTES)) : 0;
+    /* per thread: dz of one image, then the larger of a cols band and a dx-conv band */
+    int64_t band_len = B.pw ? 0 : B.bh * s->wo * K;
+    if (B.dxf && B.bh_t * B.t.wo * s->kh * s->kw * cout > band_len)
+        band_len = B.bh_t * B.t.wo * s->kh * s->kw * cout;
+    const int64_t ws_len = s->ho * s->wo * cout + band_len;
+    /* per group g >= 1: a dk partial (K x cout) and a db partial (cout); group 0 uses dk, db */
+    const int64_t part_len = (dk ? K * cout : 0) + (db ? cout : 0);
+    const int64_t kt_len = (dx && !B.pw) ? K * cout : 0;
+    T *ws = (T *)malloc((size_t)(ws_len * nt + part_len * (G - 1) + kt_len + 1) * sizeof(T));
+    if (!ws) return -1;
+    T *parts = ws + ws_len * nt, *kt = parts + part_len * (G - 1);
     if (part_len * (G - 1) > 0) memset(parts, 0, (size_t)(part_len * (G - 1)) * sizeof(T));
+    if (kt_len) {
+        if (B.dxf)   /* kt[i', j', o, c] = k[kh-1-i', kw-1-j', c, o] */
+            for (int64_t i = 0; i < s->kh; i++)
+                for (int64_t j = 0; j < s->kw; j++) {
+                    const T *src = k + ((s->kh - 1 - i) * s->kw + (s->kw - 1 - j)) * cin * cout;
+                    T *dst = kt + (i * s->kw + j) * cout * cin;
+                    for (int64_t c = 0; c < cin; c++)
+                        for (int64_t o = 0; o < cout; o++) dst[o * cin + c] = src[c * cout + o];
+                }
+        else         /* kt = Kᵀ, (cout, K) */
+            for (int64_t r = 0; r < K; r++)
+                for (int64_t o = 0; o < cout; o++) kt[o * K + r] = k[r * cout + o];
+    }
+    B.kt = kt;
 
 #define DM_CONV_GROUP_CALL(g, wsp)                                                           \
     do {                                                                                     \
         T *pg = parts + ((g) - 1) * part_len;                                                \
         T *dkg = !dk ? NULL : (g) == 0 ? dk : pg;                                            \
         T *dbg = !db ? NULL : (g) == 0 ? db : pg + (dk ? K * cout : 0);                      \
-        F(dm_conv_backward_group)(s, x, k, yz, dy, act, dx, dkg, dbg, (g) * s->n / G,        \
-                                  ((g) + 1) * s->n / G, bh, (wsp));                          \
+        F(dm_conv_backward_group)(&B, dx, dkg, dbg, (g) * s->n / G, ((g) + 1) * s->n / G,     \
+                                  (wsp));                                                    \
     } while (0)
 
     if (nt > 1) {
