@@ -115,6 +115,8 @@ def test_large_band_split():
     """An image whose im2col exceeds one band (several bands per image)."""
     x, k, b = data(np.random.default_rng(4), 2, 40, 45, 16, 8, 3, 3, np.float32)
     compare_all(x, k, b, 1, "same", 1, "relu")
+    x, k, b = data(np.random.default_rng(4), 2, 60, 61, 16, 4, 3, 3, np.float32)
+    compare_all(x, k, b, 2, "same", 1, "tanh")     # col2im path, two bands per image
 
 
 @settings(max_examples=40, deadline=None)

@@ -13,18 +13,29 @@
  * - 1x1 kernel, stride 1, no padding: cols *is* the input, (h*w, cin) rows of x; no copy, the
  *   GEMM reads x directly (forward, grad-input and grad-kernel).
  * - otherwise: im2col of one BAND of output rows at a time into a per-thread workspace of about
- *   DM_CONV_WS_BYTES (at least one output row), never of the whole batch: a band of a small
- *   image (28x28, K = 288: 900 KB) is the whole image; a 224x224 image is cut into bands. The
+ *   DM_CONV_WS_BYTES (at least one output row), never of the whole batch: a 16x16 image with
+ *   K = 576 is one band (590 KB), a 28x28 one with K = 288 two bands, a 224x224 one many. The
  *   band stays in cache between im2col and the GEMM's packing of it.
  *   Cin = 1 or 3 (a first layer, K = 9 or 27) goes through the same path: a direct loop
  *   (a pixel's K inputs times K rows of the kernel, without FMA contraction in ISO C) was
  *   measured slower than im2col + the GEMM's FMA micro-kernel.
  *
- * Backward, per band (z = pre-activation, dz = dy * act'(.)):
- *     dz            from dy and the saved output (relu, sigmoid, tanh) or pre-activation (gelu)
+ * Backward, per image (z = pre-activation, dz = dy * act'(.)):
+ *     dz            from dy and the saved output (relu, sigmoid, tanh) or pre-activation (gelu),
+ *                   into a per-thread buffer of one image's output size
  *     db  += column sums of dz
- *     dK  += colsᵀ · dz                            (GEMM, transposed A)
- *     dcols = dz · Kmatᵀ, then col2im: dx[pixel] += dcols[row, (i, j, :)]  (scatter-add)
+ *     dK  += colsᵀ · dz     per band: im2col again (not kept from the forward), GEMM with A
+ *                           transposed
+ *     dx, chosen per shape:
+ *       - 1x1 stride 1 unpadded: dx = dz · Kmatᵀ, one GEMM writing dx;
+ *       - stride 1, every pad <= (k-1)*dilation, cin >= 4 ('same' and 'valid' convs): dx is
+ *         the FORWARD convolution of dz by the kernel rotated 180° with its channel axes
+ *         swapped, padded (k-1)*d - p: im2col of dz (K' = kh*kw*cout) + GEMM writing dx once.
+ *         No scatter, no zeroing, and the GEMM's columns are cin (not kh*kw*cin with a tiny
+ *         k = cout as below);
+ *       - otherwise (strides, large pads, cin < 4 where K = kh*kw*cin is small anyway):
+ *         dcols = dz · Kmatᵀ per band (Kmatᵀ transposed once per call so the GEMM reads it
+ *         row-wise), then col2im: dx[pixel] += dcols[row, (i, j, :)] (scatter-add).
  *
  * Threads. Work is split over IMAGES: one image is processed by one thread, its bands in order,
  * so the col2im scatter-adds of one image never race. With several images and threads the
@@ -52,11 +63,12 @@
 #include "dm_conv.h"
 #include "dm_gemm.h"
 
-/* Target size of one thread's im2col workspace (bytes): a band of output rows. Forward: small
- * enough that the band stays in L2 while the GEMM reads it. Backward (grad-kernel): larger, so
- * that each GEMM call amortises the read-modify-write of the (K, cout) accumulator. */
-#define DM_CONV_WS_BYTES ((int64_t)1 << 16)
-#define DM_CONV_BWD_WS_BYTES ((int64_t)1 << 16)
+/* Target size of one thread's im2col workspace (bytes): a band of output rows, about the L2
+ * of one core. Large enough that each GEMM call has a few hundred rows to amortise its packing
+ * of the kernel matrix (and, in grad-kernel, the read-modify-write of the (K, cout)
+ * accumulator); measured on the benchmark shapes: 64 KB bands (16 rows when K = 576) cost up
+ * to 2x, 512 KB to 2 MB are equal. */
+#define DM_CONV_WS_BYTES ((int64_t)1 << 19)
 /* grad-input as a forward convolution of dz from this many input channels (see below). */
 #define DM_CONV_DX_FORWARD_MIN_CIN 4
 /* Number of partial sums of dK/db over the batch (fixed, whatever the thread count). */
@@ -89,12 +101,6 @@ static int64_t dm_conv_band_rows(const dm_conv2d_shape *s, size_t elsize, int64_
     if (bh < 1) bh = 1;
     if (bh > s->ho) bh = s->ho;
     return bh;
-}
-
-static int64_t dm_conv_env_bytes(const char *name, int64_t dflt)
-{
-    const char *e = getenv(name);
-    return e ? atoll(e) * 1024 : dflt;
 }
 
 /* grad-input as a forward convolution (stride 1 only): dx = conv(dz, flip(K)ᵀ) with the
@@ -283,8 +289,7 @@ int F(dm_conv2d_forward)(const dm_conv2d_shape *s, const T *x, const T *k, const
                          int act, T *y)
 {
     const int64_t K = s->kh * s->kw * s->cin;
-    const int64_t bh = dm_conv_band_rows(s, sizeof(T), dm_conv_env_bytes("DM_CONV_WS_KB",
-                                                                         DM_CONV_WS_BYTES));
+    const int64_t bh = dm_conv_band_rows(s, sizeof(T), DM_CONV_WS_BYTES);
     const int nt = dm_conv_threads(s);
     const int64_t ws_len = dm_conv_is_pointwise(s) ? 1 : bh * s->wo * K;
     T *ws = (T *)malloc((size_t)(ws_len * nt) * sizeof(T));
@@ -384,10 +389,8 @@ int F(dm_conv2d_backward)(const dm_conv2d_shape *s, const T *x, const T *k, cons
     B.s = s; B.x = x; B.k = k; B.yz = yz; B.dy = dy; B.act = act;
     B.pw = dm_conv_is_pointwise(s);
     B.dxf = dx && !B.pw && dm_conv_dx_as_forward(s, &B.t);
-    B.bh = dm_conv_band_rows(s, sizeof(T), dm_conv_env_bytes("DM_CONV_BWS_KB",
-                                                            DM_CONV_BWD_WS_BYTES));
-    B.bh_t = B.dxf ? dm_conv_band_rows(&B.t, sizeof(T), dm_conv_env_bytes("DM_CONV_WS_KB",
-                                                                          DM_CONV_WS_BYTES)) : 0;
+    B.bh = dm_conv_band_rows(s, sizeof(T), DM_CONV_WS_BYTES);
+    B.bh_t = B.dxf ? dm_conv_band_rows(&B.t, sizeof(T), DM_CONV_WS_BYTES) : 0;
     /* per thread: dz of one image, then the larger of a cols band and a dx-conv band */
     int64_t band_len = B.pw ? 0 : B.bh * s->wo * K;
     if (B.dxf && B.bh_t * B.t.wo * s->kh * s->kw * cout > band_len)
