@@ -153,13 +153,17 @@ def conv2d_backward(x, kernel, yz, grad, strides=(1, 1), padding=(0, 0, 0, 0),
         if Zc.shape != out_shape:
             raise ValueError(f"{fn}: yz of shape {Zc.shape} does not match the output shape "
                              f"{out_shape}")
-    DX = np.zeros_like(Xc) if need_dx else None
-    DK = np.zeros_like(Kc) if need_dkernel else None
-    DB = np.zeros(s.cout, Xc.dtype) if need_dbias else None
     if Gc.size == 0 or not (need_dx or need_dkernel or need_dbias):
-        return DX, DK, DB   # empty batch or no output channel: zero gradients
+        # empty batch or no output channel: zero gradients
+        return (np.zeros_like(Xc) if need_dx else None,
+                np.zeros_like(Kc) if need_dkernel else None,
+                np.zeros(s.cout, Xc.dtype) if need_dbias else None)
+    # the C code writes every element of the gradients it computes: no zero-fill needed
+    DX = np.empty_like(Xc) if need_dx else None
+    DK = np.empty_like(Kc) if need_dkernel else None
+    DB = np.empty(s.cout, Xc.dtype) if need_dbias else None
     DXc, DKc = DX, DK
-    if s.cin == 0:  # only the bias gradient is non-trivial
+    if s.cin == 0:  # only the bias gradient is non-trivial; dx and dkernel are empty
         Xc = np.zeros((s.n, s.h, s.w, 1), Xc.dtype)
         Kc = np.zeros((s.kh, s.kw, 1, s.cout), Xc.dtype)
         s.cin = 1
