@@ -42,6 +42,9 @@
  * images are shared out by an OpenMP loop and each GEMM runs single-threaded (dm_gemm runs on
  * the calling thread inside a parallel region); with one image (or one thread) the images are
  * processed in turn and each GEMM uses all the threads itself.
+ * The loops over images (forward) and groups (backward) are scheduled dynamically: a thread
+ * that the OS delays (a busy machine) does not hold the others back, and which thread takes an
+ * image changes nothing in its result.
  * The batch reduction of dK and db is done in a FIXED number of groups G = min(n, 8): group g
  * accumulates images [g*n/G, (g+1)*n/G) in order into its own buffer, then the G buffers are
  * added in the order g = 0, 1, ... No atomics; every sum has an order that depends on the shape
@@ -296,7 +299,7 @@ int F(dm_conv2d_forward)(const dm_conv2d_shape *s, const T *x, const T *k, const
     if (!ws) return -1;
     if (nt > 1) {
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(nt)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
 #endif
         for (int64_t img = 0; img < s->n; img++)
             F(dm_conv_forward_image)(s, x, k, b, act, y, img, bh,
@@ -429,7 +432,7 @@ int F(dm_conv2d_backward)(const dm_conv2d_shape *s, const T *x, const T *k, cons
 
     if (nt > 1) {
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(nt)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
 #endif
         for (int64_t g = 0; g < G; g++) DM_CONV_GROUP_CALL(g, ws + dm_conv_thread_id() * ws_len);
     } else {
