@@ -14,7 +14,7 @@
  *   GEMM reads x directly (forward, grad-input and grad-kernel).
  * - otherwise: im2col of one BAND of output rows at a time into a per-thread workspace of about
  *   DM_CONV_WS_BYTES (at least one output row), never of the whole batch: a 16x16 image with
- *   K = 576 is one band (590 KB), a 28x28 one with K = 288 two bands, a 224x224 one many. The
+ *   K = 576 is three bands of 96 pixels, a 28x28 one with K = 288 four, a 224x224 one many. The
  *   band stays in cache between im2col and the GEMM's packing of it.
  *   Cin = 1 or 3 (a first layer, K = 9 or 27) goes through the same path: a direct loop
  *   (a pixel's K inputs times K rows of the kernel, without FMA contraction in ISO C) was
@@ -66,12 +66,13 @@
 #include "dm_conv.h"
 #include "dm_gemm.h"
 
-/* Target size of one thread's im2col workspace (bytes): a band of output rows, about the L2
- * of one core. Large enough that each GEMM call has a few hundred rows to amortise its packing
- * of the kernel matrix (and, in grad-kernel, the read-modify-write of the (K, cout)
- * accumulator); measured on the benchmark shapes: 64 KB bands (16 rows when K = 576) cost up
- * to 2x, 512 KB to 2 MB are equal. */
-#define DM_CONV_WS_BYTES ((int64_t)1 << 19)
+/* Target size of one thread's im2col workspace (bytes): a band of output rows, half the L2
+ * of one core (512 KB here), leaving room for the GEMM's packed kernel panels. Large enough
+ * that each GEMM call has a hundred rows or more to amortise its packing of the kernel matrix
+ * (and, in grad-kernel, the read-modify-write of the (K, cout) accumulator). Measured on the
+ * benchmark shapes: 64 KB bands (16 rows when K = 576) cost up to 2x; 256 KB to 1 MB are
+ * within noise, 256 KB slightly ahead (the shared GEMM reads an A block that size in place). */
+#define DM_CONV_WS_BYTES ((int64_t)1 << 18)
 /* grad-input as a forward convolution of dz from this many input channels (see below). */
 #define DM_CONV_DX_FORWARD_MIN_CIN 4
 /* Number of partial sums of dK/db over the batch (fixed, whatever the thread count). */
