@@ -55,6 +55,24 @@ def test_gemm_shapes_and_transposes(m, n, k, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+def test_gemm_exhaustive_small_shapes(dtype):
+    """Every m, n up to 20 with small k and all transposes: the small path's kernel choices
+    (packed or in-place A and B) must agree. Regression: a transposed A with lda = 6 was taken
+    for a packed panel while B was read in place (m=6, n=17, k=2 gave wrong numbers)."""
+    rng = np.random.default_rng(5)
+    for k in (1, 2, 3, 5, 8, 17):
+        for m in range(1, 21):
+            for n in range(1, 21):
+                a, b = rand(rng, (m, k), dtype), rand(rng, (k, n), dtype)
+                want = a.astype(np.float64) @ b.astype(np.float64)
+                for ta in (False, True):
+                    for tb in (False, True):
+                        A = np.ascontiguousarray(a.T) if ta else a
+                        B = np.ascontiguousarray(b.T) if tb else b
+                        close(K.gemm(A, B, transa=ta, transb=tb), want, dtype, k)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_gemm_row_strides_alpha_beta(dtype):
     rng = np.random.default_rng(1)
     m, n, k = 29, 41, 35

@@ -69,9 +69,9 @@ unsigned dm_cpu_features(void)
 }
 
 /* Kernel paths, from the most portable to the fastest. A path is listed by dm_simd_paths()
- * when the CPU has every feature in `needs`. The SIMD paths (the AVX2+FMA GEMM micro-kernel)
- * join this table when their kernels land; until then every kernel is portable C, which the
- * compiler auto-vectorises for the baseline ISA only (SSE2 on x86-64, NEON on arm64). */
+ * when the CPU has every feature in `needs`: portable C (auto-vectorised for the baseline ISA,
+ * SSE2 on x86-64, NEON on arm64) everywhere; AVX2+FMA functions (GEMM micro-kernels, pooling,
+ * attention and fused elementwise loops) where the CPU has them, chosen at run time. */
 typedef struct {
     const char *name;
     unsigned needs;
@@ -79,6 +79,9 @@ typedef struct {
 
 static const dm_path dm_paths[] = {
     {"portable", 0u},
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    {"avx2+fma", DM_CPU_AVX2 | DM_CPU_FMA},
+#endif
 };
 
 int dm_simd_paths(const char **names, int max)

@@ -305,7 +305,10 @@ DM_AVX2 static void kern_s_avx2(int64_t kc, const void *va, int64_t a_rs, int64_
             c50 = _mm256_fmadd_ps(_mm256_broadcast_ss(a5 + q), b0, c50);
             b += b_rs;
         }
-    } else if (a_rs == 1 && a_cs == 6) {  /* packed A: unrolled by 4, constant offsets */
+    } else if (a_rs == 1 && a_cs == 6 && b_rs == 16) {
+        /* packed A and packed B (a transposed A with lda = 6 has the same layout as a packed
+         * panel, but B may then be read in place with another row stride: hence b_rs == 16):
+         * unrolled by 4, constant offsets */
 #define DM_STEP(o)                                                                          \
         {                                                                                   \
             const __m256 b0 = _mm256_loadu_ps(b + 16 * (o)), b1 = _mm256_loadu_ps(b + 16 * (o) + 8); \
@@ -399,7 +402,7 @@ DM_AVX2 static void kern_d_avx2(int64_t kc, const void *va, int64_t a_rs, int64_
             c50 = _mm256_fmadd_pd(_mm256_broadcast_sd(a5 + q), b0, c50);
             b += b_rs;
         }
-    } else if (a_rs == 1 && a_cs == 6) {  /* packed A: unrolled by 4, constant offsets */
+    } else if (a_rs == 1 && a_cs == 6 && b_rs == 8) {  /* packed A and B (see float32) */
 #define DM_STEP(o)                                                                          \
         {                                                                                   \
             const __m256d b0 = _mm256_loadu_pd(b + 8 * (o)), b1 = _mm256_loadu_pd(b + 8 * (o) + 4); \

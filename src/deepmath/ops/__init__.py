@@ -8,6 +8,10 @@ from .reduce import sum, mean, max, min
 from .shape import (reshape, transpose, permute, flatten, squeeze, expand_dims, concatenate,
                     stack, pad, getitem, where, clip, compare)
 from .linalg import matmul
+from .dense import dense
+from .conv import conv2d
+from .attention import scaled_dot_product_attention
+from .pool import max_pool2d, avg_pool2d
 from . import losses
 from .losses import (mean_squared_error, mean_absolute_error, mean_squared_logarithmic_error,
                      binary_crossentropy, categorical_crossentropy,
