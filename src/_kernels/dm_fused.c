@@ -33,7 +33,7 @@
 #define DM_INV_SQRT_2PI 0.3989422804014327
 #define DM_GELU_C 0.044715
 
-#define DM_FUSED_DEFINE(T, S, EXP, LOG, LOG1P, TANH, ERF, SQRT, FABS)                                \
+#define DM_FUSED_DEFINE(T, S, EXP, LOG, LOG1P, TANH, ERFC, SQRT, FABS)                                \
                                                                                                  \
 /* sigmoid: e = exp(-|x|) never overflows; x >= 0: 1/(1+e), x < 0: e/(1+e). Exact 0 and 1 at   \
  * -/+1000, NaN propagates. */                                                                   \
@@ -75,8 +75,9 @@ void dm_tanh_backward_##S(const T *y, const T *g, T *dx, int64_t n)             
     for (i = 0; i < n; i++) dx[i] = g[i] * ((T)1 - y[i] * y[i]);                                 \
 }                                                                                                \
                                                                                                  \
-/* GELU. erf form: y = x * (0.5 * (1 + erf(x / sqrt 2))).                                        \
- * tanh form (approximate): t = tanh(c * (x + 0.044715 x^3)), y = 0.5 x (1 + t). */              \
+/* GELU. erf form: y = x Φ(x), Φ(x) = 0.5 erfc(-x / sqrt 2) (erfc, not 1 + erf, which cancels   \
+ * for x << 0). tanh form (approximate): 0.5 x (1 + tanh u) with u = c (x + 0.044715 x^3),       \
+ * written x σ(2u) (1 + tanh u = 2 σ(2u)), σ from e = exp(-2|u|): no cancellation either. */      \
 void dm_gelu_forward_##S(const T *x, T *y, int64_t n, int approximate)                           \
 {                                                                                                \
     int64_t i;                                                                                   \
@@ -86,20 +87,22 @@ void dm_gelu_forward_##S(const T *x, T *y, int64_t n, int approximate)          
         DM_PARFOR                                                                                \
         for (i = 0; i < n; i++) {                                                                \
             T xi = x[i];                                                                         \
-            T t = TANH(c * (xi + k * (xi * xi * xi)));                                           \
-            y[i] = (T)0.5 * xi * ((T)1 + t);                                                     \
+            T u = c * (xi + k * (xi * xi * xi));                                                 \
+            T e = EXP((T)-2 * FABS(u));                                                          \
+            y[i] = xi * (u >= 0 ? (T)1 / ((T)1 + e) : e / ((T)1 + e));                           \
         }                                                                                        \
     } else {                                                                                     \
         DM_PARFOR                                                                                \
         for (i = 0; i < n; i++) {                                                                \
             T xi = x[i];                                                                         \
-            y[i] = xi * ((T)0.5 * ((T)1 + ERF(xi * r2)));                                        \
+            y[i] = xi * ((T)0.5 * ERFC(-xi * r2));                                               \
         }                                                                                        \
     }                                                                                            \
 }                                                                                                \
                                                                                                  \
 /* GELU backward from the input x. erf form: Φ(x) + x φ(x).                                      \
- * tanh form: 0.5 (1 + t) + 0.5 x (1 - t^2) c (1 + 3 * 0.044715 x^2). */                         \
+ * tanh form: with s = σ(2u), s1 = 1 - s (both from e = exp(-2|u|), exact complements):          \
+ * 0.5 (1 + tanh u) + 0.5 x (1 - tanh^2 u) u' = s + 2 x s s1 c (1 + 3 * 0.044715 x^2). */        \
 void dm_gelu_backward_##S(const T *x, const T *g, T *dx, int64_t n, int approximate)             \
 {                                                                                                \
     int64_t i;                                                                                   \
@@ -110,15 +113,17 @@ void dm_gelu_backward_##S(const T *x, const T *g, T *dx, int64_t n, int approxim
         DM_PARFOR                                                                                \
         for (i = 0; i < n; i++) {                                                                \
             T xi = x[i];                                                                         \
-            T t = TANH(c * (xi + k * (xi * xi * xi)));                                           \
-            T d = (T)0.5 * ((T)1 + t) + (T)0.5 * xi * ((T)1 - t * t) * c * ((T)1 + k3 * xi * xi);\
-            dx[i] = g[i] * d;                                                                    \
+            T u = c * (xi + k * (xi * xi * xi));                                                 \
+            T e = EXP((T)-2 * FABS(u));                                                          \
+            T a = (T)1 / ((T)1 + e), b = e / ((T)1 + e);                                         \
+            T s = u >= 0 ? a : b, s1 = u >= 0 ? b : a;                                           \
+            dx[i] = g[i] * (s + (T)2 * xi * s * s1 * c * ((T)1 + k3 * xi * xi));                 \
         }                                                                                        \
     } else {                                                                                     \
         DM_PARFOR                                                                                \
         for (i = 0; i < n; i++) {                                                                \
             T xi = x[i];                                                                         \
-            T cdf = (T)0.5 * ((T)1 + ERF(xi * r2));                                              \
+            T cdf = (T)0.5 * ERFC(-xi * r2);                                                     \
             dx[i] = g[i] * (cdf + xi * EXP((T)-0.5 * xi * xi) * ip);                             \
         }                                                                                        \
     }                                                                                            \
@@ -377,5 +382,5 @@ void dm_sgd_update_##S(T *p, const T *g, T *vel, int64_t n, T lr, T momentum, in
     }                                                                                            \
 }
 
-DM_FUSED_DEFINE(float, f32, expf, logf, log1pf, tanhf, erff, sqrtf, fabsf)
-DM_FUSED_DEFINE(double, f64, exp, log, log1p, tanh, erf, sqrt, fabs)
+DM_FUSED_DEFINE(float, f32, expf, logf, log1pf, tanhf, erfcf, sqrtf, fabsf)
+DM_FUSED_DEFINE(double, f64, exp, log, log1p, tanh, erfc, sqrt, fabs)

@@ -75,24 +75,36 @@ def _is_tanh_form(approximate):
     return bool(approximate) and approximate != "none"
 
 
+def _sigmoid_pair(u):
+    """σ(u) and 1 - σ(u), both from e = exp(-|u|): exact complements, no cancellation."""
+    e = np.exp(-np.abs(u))
+    a, b = 1 / (1 + e), e / (1 + e)
+    pos = u >= 0
+    return np.where(pos, a, b), np.where(pos, b, a)
+
+
 def gelu_reference(x, approximate=False):
-    """x·Φ(x) (erf form), or 0.5·x·(1 + tanh(√(2/π)(x + 0.044715 x³))) when approximate."""
+    """x·Φ(x) (erf form), or 0.5·x·(1 + tanh(√(2/π)(x + 0.044715 x³))) when approximate.
+
+    Written without cancellation for x << 0: Φ(x) = erfc(-x/√2)/2 and 1 + tanh u = 2σ(2u)."""
     x = np.asarray(x)
     if _is_tanh_form(approximate):
-        t = np.tanh(_SQRT_2_OVER_PI * (x + _GELU_C * (x * x * x)))
-        out = 0.5 * x * (1 + t)
+        u = _SQRT_2_OVER_PI * (x + _GELU_C * (x * x * x))
+        out = x * _sigmoid_pair(2 * u)[0]
     else:
-        out = x * (0.5 * (1 + special.erf(x * _SQRT1_2)))
+        out = x * (0.5 * special.erfc(-x * _SQRT1_2))
     return out.astype(x.dtype, copy=False)
 
 
 def gelu_backward_reference(x, grad, approximate=False):
+    """erf form: Φ(x) + x·φ(x); tanh form: s + 2x·s·(1-s)·√(2/π)(1 + 3·0.044715 x²), s = σ(2u)."""
     x = np.asarray(x)
     if _is_tanh_form(approximate):
-        t = np.tanh(_SQRT_2_OVER_PI * (x + _GELU_C * (x * x * x)))
-        d = 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * _SQRT_2_OVER_PI * (1 + 3 * _GELU_C * x * x)
+        u = _SQRT_2_OVER_PI * (x + _GELU_C * (x * x * x))
+        s, s1 = _sigmoid_pair(2 * u)
+        d = s + 2 * x * s * s1 * _SQRT_2_OVER_PI * (1 + 3 * _GELU_C * x * x)
     else:
-        cdf = 0.5 * (1 + special.erf(x * _SQRT1_2))
+        cdf = 0.5 * special.erfc(-x * _SQRT1_2)
         d = cdf + x * np.exp(-0.5 * x * x) * _INV_SQRT_2PI
     return (grad * d).astype(x.dtype, copy=False)
 
@@ -121,6 +133,8 @@ def _need_axis(x, name):
 
 def softmax_reference(x):
     _need_axis(x, "softmax")
+    if x.shape[-1] == 0:
+        return x.copy()
     e = np.exp(x - x.max(axis=-1, keepdims=True))
     return e / e.sum(axis=-1, keepdims=True)
 
@@ -131,6 +145,8 @@ def softmax_backward_reference(y, grad):
 
 def log_softmax_reference(x):
     _need_axis(x, "log_softmax")
+    if x.shape[-1] == 0:
+        return x.copy()
     shifted = x - x.max(axis=-1, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
@@ -140,7 +156,9 @@ def log_softmax_backward_reference(y, grad):
 
 
 def _lse(z):
-    """log Σ exp(z) over the last axis, keepdims."""
+    """log Σ exp(z) over the last axis, keepdims (-inf for an empty axis)."""
+    if z.shape[-1] == 0:
+        return np.full(z.shape[:-1] + (1,), -np.inf, z.dtype)
     m = z.max(axis=-1, keepdims=True)
     return m + np.log(np.exp(z - m).sum(axis=-1, keepdims=True))
 
