@@ -1,24 +1,144 @@
 /* dm_fused.c: activations, softmax, fused softmax cross-entropy and optimizer updates.
  *
- * Each kernel is one plain loop written once, in the DM_FUSED_DEFINE macro below, and
- * instantiated for float (f32) and double (f64) with that type's libm functions (expf/exp,
- * tanhf/tanh, erff/erf, log1pf/log1p...). No polynomial approximations: the results are those
- * of the C library, within an ulp or two of numpy's, and IEEE semantics are kept (never
- * -ffast-math). The speed comes from doing in one pass what numpy does in five to ten
- * (each numpy expression allocates and traverses a temporary) and from OpenMP threads.
+ * Each kernel is written once, in the DM_FUSED_DEFINE macro below, and instantiated for float
+ * (f32) and double (f64). IEEE semantics are kept (never -ffast-math).
  *
- * Threads: elementwise loops are `parallel for schedule(static)` above a size threshold;
- * row kernels give whole rows to threads (static schedule), and a row is reduced by its thread
- * in index order (max, then Σ exp in a double accumulator). Nothing depends on the number of
- * threads, so results are bitwise identical for any thread count.
+ * exp: the float32 kernels take exp over a whole buffer through dm_vexp_f32, which is an
+ * AVX2+FMA polynomial (dm_exp8 below, Cephes' expf scheme: n = round(x log2 e),
+ * r = x - n ln 2 in two parts, degree-6 polynomial, 2^n applied in two halves so that results
+ * in the subnormal range round once) on CPUs that have AVX2 and FMA, and libm's expf
+ * elsewhere. Accuracy measured against numpy's float32 exp on [-104, 89] (tests/
+ * test_kernels_fused.py::test_vexp_accuracy): at most 2 ulp; inf, -inf, NaN, overflow to inf
+ * and underflow to 0 as numpy. Each element is computed by the same vector code whatever its
+ * position (a short tail goes through a padded 8-wide buffer), so results do not depend on the
+ * thread partition. Other transcendental functions (tanhf, erfcf, log1pf, logf) are libm's, and
+ * the float64 kernels use libm throughout.
+ *
+ * Threads: elementwise loops run over chunks of DM_CHUNK elements (`parallel for
+ * schedule(static)` above a size threshold); row kernels give whole rows to threads (static
+ * schedule), and a row is reduced by its thread in index order (max, then Σ exp in a double
+ * accumulator). Nothing depends on the number of threads, so results are bitwise identical for
+ * any thread count.
  *
  * Formulas follow the NumPy references in deepmath/backend/fused.py term for term (same
  * evaluation order) so that the two agree to rounding.
  */
+/* libm calls here never need errno (inputs are checked, results are IEEE values): without
+ * -fmath-errno GCC can vectorize sqrtf/sqrt (the Adam update) as sqrtps/sqrtpd. This changes
+ * no result; it is not -ffast-math. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-math-errno")
+#endif
+
 #include <math.h>
+#include <string.h>
 
 #include "deepmath_kernels.h"
 #include "dm_fused.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define DM_FUSED_AVX2 1
+#include <immintrin.h>
+#endif
+
+/* Elementwise kernels work in chunks of this many elements (a stack buffer of exp arguments). */
+#define DM_CHUNK 512
+
+typedef void (*dm_vexp_f32_fn)(const float *x, float *y, int64_t n);
+
+/* y[i] = expf(x[i]); y may alias x. */
+static void dm_vexp_f32_libm(const float *x, float *y, int64_t n)
+{
+    int64_t i;
+    for (i = 0; i < n; i++) y[i] = expf(x[i]);
+}
+
+static void dm_vexp_f64(const double *x, double *y, int64_t n)
+{
+    int64_t i;
+    for (i = 0; i < n; i++) y[i] = exp(x[i]);
+}
+
+#ifdef DM_FUSED_AVX2
+/* exp of 8 floats. Inputs are clamped to [-104, 89] first (max/min with x as the second
+ * operand keep a NaN): below -104 exp rounds to 0, above 88.73 it overflows to inf, which the
+ * clamped computation reproduces (2^128 = inf; y 2^-150 rounds to 0). */
+__attribute__((target("avx2,fma"))) static inline __m256 dm_exp8(__m256 x)
+{
+    const __m256 lo = _mm256_set1_ps(-104.0f), hi = _mm256_set1_ps(89.0f);
+    const __m256 log2e = _mm256_set1_ps(1.44269504088896341f);
+    const __m256 ln2_hi = _mm256_set1_ps(0.693359375f), ln2_lo = _mm256_set1_ps(-2.12194440e-4f);
+    __m256 n, r, r2, p;
+    __m256i k, k1, k2;
+    x = _mm256_min_ps(hi, _mm256_max_ps(lo, x));
+    n = _mm256_round_ps(_mm256_mul_ps(x, log2e), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    r = _mm256_fnmadd_ps(n, ln2_hi, x);
+    r = _mm256_fnmadd_ps(n, ln2_lo, r);
+    r2 = _mm256_mul_ps(r, r);
+    p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_fmadd_ps(p, r2, _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    /* 2^n = 2^k1 2^k2 with k1 = floor(n/2): both factors normal for n in [-150, 128] */
+    k = _mm256_cvtps_epi32(n);
+    k1 = _mm256_srai_epi32(k, 1);
+    k2 = _mm256_sub_epi32(k, k1);
+    k1 = _mm256_slli_epi32(_mm256_add_epi32(k1, _mm256_set1_epi32(127)), 23);
+    k2 = _mm256_slli_epi32(_mm256_add_epi32(k2, _mm256_set1_epi32(127)), 23);
+    p = _mm256_mul_ps(p, _mm256_castsi256_ps(k1));
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(k2));
+}
+
+__attribute__((target("avx2,fma"))) static void dm_vexp_f32_avx2(const float *x, float *y,
+                                                                  int64_t n)
+{
+    int64_t i;
+    for (i = 0; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, dm_exp8(_mm256_loadu_ps(x + i)));
+    if (i < n) {  /* the tail through a padded buffer: same arithmetic as a full vector */
+        float buf[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        memcpy(buf, x + i, (size_t)(n - i) * sizeof(float));
+        _mm256_storeu_ps(buf, dm_exp8(_mm256_loadu_ps(buf)));
+        memcpy(y + i, buf, (size_t)(n - i) * sizeof(float));
+    }
+}
+#endif
+
+/* The exp used by the float32 kernels, chosen once from the CPU's features. */
+static dm_vexp_f32_fn dm_vexp_f32_select(void)
+{
+    static dm_vexp_f32_fn chosen = 0;
+    if (!chosen) {
+        dm_vexp_f32_fn f = dm_vexp_f32_libm;
+#ifdef DM_FUSED_AVX2
+        unsigned need = DM_CPU_AVX2 | DM_CPU_FMA;
+        if ((dm_cpu_features() & need) == need) f = dm_vexp_f32_avx2;
+#endif
+        chosen = f;
+    }
+    return chosen;
+}
+
+/* Called from the serial part of each kernel, before any parallel region. */
+#define DM_VEXP_f32 dm_vexp_f32_fn vexp_ = dm_vexp_f32_select()
+#define DM_VEXP_f64 void (*vexp_)(const double *, double *, int64_t) = dm_vexp_f64
+
+void dm_exp_f32(const float *x, float *y, int64_t n)
+{
+    DM_VEXP_f32;
+    vexp_(x, y, n);
+}
+
+int dm_fused_simd_exp(void)
+{
+#ifdef DM_FUSED_AVX2
+    return dm_vexp_f32_select() == dm_vexp_f32_avx2;
+#else
+    return 0;
+#endif
+}
 
 #ifdef _OPENMP
 /* `dm_par_` is a local int each function sets: run in parallel or not. */
@@ -33,19 +153,33 @@
 #define DM_INV_SQRT_2PI 0.3989422804014327
 #define DM_GELU_C 0.044715
 
-#define DM_FUSED_DEFINE(T, S, EXP, LOG, LOG1P, TANH, ERFC, SQRT, FABS)                                \
+/* Elementwise loops below: `for chunks c` in parallel, each chunk of m <= DM_CHUNK elements
+ * at x + i0 handled by one thread (CHUNK_BEGIN / CHUNK_END). */
+#define DM_CHUNK_LOOP(n)                                                                         \
+    int64_t c_, nc_ = ((n) + DM_CHUNK - 1) / DM_CHUNK;                                           \
+    int dm_par_ = (n) >= DM_FUSED_PARALLEL_MIN;                                                  \
+    DM_PARFOR                                                                                    \
+    for (c_ = 0; c_ < nc_; c_++)
+
+#define DM_CHUNK_RANGE(n)                                                                        \
+    int64_t j, i0 = c_ * DM_CHUNK, m = (n) - i0 < DM_CHUNK ? (n) - i0 : DM_CHUNK
+
+#define DM_FUSED_DEFINE(T, S, EXP, LOG, LOG1P, TANH, ERFC, SQRT, FABS)                           \
                                                                                                  \
 /* sigmoid: e = exp(-|x|) never overflows; x >= 0: 1/(1+e), x < 0: e/(1+e). Exact 0 and 1 at   \
  * -/+1000, NaN propagates. */                                                                   \
 void dm_sigmoid_forward_##S(const T *x, T *y, int64_t n)                                         \
 {                                                                                                \
-    int64_t i;                                                                                   \
-    int dm_par_ = n >= DM_FUSED_PARALLEL_MIN;                                                    \
-    DM_PARFOR                                                                                    \
-    for (i = 0; i < n; i++) {                                                                    \
-        T xi = x[i];                                                                             \
-        T e = EXP(-FABS(xi));                                                                    \
-        y[i] = xi >= 0 ? (T)1 / ((T)1 + e) : e / ((T)1 + e);                                     \
+    DM_VEXP_##S;                                                                                 \
+    DM_CHUNK_LOOP(n) {                                                                           \
+        T e[DM_CHUNK];                                                                           \
+        DM_CHUNK_RANGE(n);                                                                       \
+        const T *xc = x + i0;                                                                    \
+        T *yc = y + i0;                                                                          \
+        for (j = 0; j < m; j++) e[j] = -FABS(xc[j]);                                             \
+        vexp_(e, e, m);                                                                          \
+        for (j = 0; j < m; j++)                                                                  \
+            yc[j] = xc[j] >= 0 ? (T)1 / ((T)1 + e[j]) : e[j] / ((T)1 + e[j]);                    \
     }                                                                                            \
 }                                                                                                \
                                                                                                  \
@@ -80,23 +214,30 @@ void dm_tanh_backward_##S(const T *y, const T *g, T *dx, int64_t n)             
  * written x σ(2u) (1 + tanh u = 2 σ(2u)), σ from e = exp(-2|u|): no cancellation either. */      \
 void dm_gelu_forward_##S(const T *x, T *y, int64_t n, int approximate)                           \
 {                                                                                                \
-    int64_t i;                                                                                   \
-    int dm_par_ = n >= DM_FUSED_PARALLEL_MIN;                                                    \
     const T c = (T)DM_SQRT_2_OVER_PI, k = (T)DM_GELU_C, r2 = (T)DM_SQRT1_2;                      \
+    DM_VEXP_##S;                                                                                 \
     if (approximate) {                                                                           \
-        DM_PARFOR                                                                                \
-        for (i = 0; i < n; i++) {                                                                \
-            T xi = x[i];                                                                         \
-            T u = c * (xi + k * (xi * xi * xi));                                                 \
-            T e = EXP((T)-2 * FABS(u));                                                          \
-            y[i] = xi * (u >= 0 ? (T)1 / ((T)1 + e) : e / ((T)1 + e));                           \
+        DM_CHUNK_LOOP(n) {                                                                       \
+            T e[DM_CHUNK];                                                                       \
+            DM_CHUNK_RANGE(n);                                                                   \
+            const T *xc = x + i0;                                                                \
+            T *yc = y + i0;                                                                      \
+            for (j = 0; j < m; j++) {                                                            \
+                T xi = xc[j];                                                                    \
+                e[j] = (T)-2 * FABS(c * (xi + k * (xi * xi * xi)));                              \
+            }                                                                                    \
+            vexp_(e, e, m);                                                                      \
+            for (j = 0; j < m; j++) {                                                            \
+                T xi = xc[j], u = c * (xi + k * (xi * xi * xi));                                 \
+                yc[j] = xi * (u >= 0 ? (T)1 / ((T)1 + e[j]) : e[j] / ((T)1 + e[j]));             \
+            }                                                                                    \
         }                                                                                        \
     } else {                                                                                     \
+        int64_t i;                                                                               \
+        int dm_par_ = n >= DM_FUSED_PARALLEL_MIN;                                                \
+        (void)vexp_;                                                                             \
         DM_PARFOR                                                                                \
-        for (i = 0; i < n; i++) {                                                                \
-            T xi = x[i];                                                                         \
-            y[i] = xi * ((T)0.5 * ERFC(-xi * r2));                                               \
-        }                                                                                        \
+        for (i = 0; i < n; i++) y[i] = x[i] * ((T)0.5 * ERFC(-x[i] * r2));                       \
     }                                                                                            \
 }                                                                                                \
                                                                                                  \
@@ -105,26 +246,39 @@ void dm_gelu_forward_##S(const T *x, T *y, int64_t n, int approximate)          
  * 0.5 (1 + tanh u) + 0.5 x (1 - tanh^2 u) u' = s + 2 x s s1 c (1 + 3 * 0.044715 x^2). */        \
 void dm_gelu_backward_##S(const T *x, const T *g, T *dx, int64_t n, int approximate)             \
 {                                                                                                \
-    int64_t i;                                                                                   \
-    int dm_par_ = n >= DM_FUSED_PARALLEL_MIN;                                                    \
     const T c = (T)DM_SQRT_2_OVER_PI, k = (T)DM_GELU_C, r2 = (T)DM_SQRT1_2;                      \
     const T k3 = (T)(3 * DM_GELU_C), ip = (T)DM_INV_SQRT_2PI;                                    \
+    DM_VEXP_##S;                                                                                 \
     if (approximate) {                                                                           \
-        DM_PARFOR                                                                                \
-        for (i = 0; i < n; i++) {                                                                \
-            T xi = x[i];                                                                         \
-            T u = c * (xi + k * (xi * xi * xi));                                                 \
-            T e = EXP((T)-2 * FABS(u));                                                          \
-            T a = (T)1 / ((T)1 + e), b = e / ((T)1 + e);                                         \
-            T s = u >= 0 ? a : b, s1 = u >= 0 ? b : a;                                           \
-            dx[i] = g[i] * (s + (T)2 * xi * s * s1 * c * ((T)1 + k3 * xi * xi));                 \
+        DM_CHUNK_LOOP(n) {                                                                       \
+            T e[DM_CHUNK];                                                                       \
+            DM_CHUNK_RANGE(n);                                                                   \
+            const T *xc = x + i0, *gc = g + i0;                                                  \
+            T *dc = dx + i0;                                                                     \
+            for (j = 0; j < m; j++) {                                                            \
+                T xi = xc[j];                                                                    \
+                e[j] = (T)-2 * FABS(c * (xi + k * (xi * xi * xi)));                              \
+            }                                                                                    \
+            vexp_(e, e, m);                                                                      \
+            for (j = 0; j < m; j++) {                                                            \
+                T xi = xc[j], u = c * (xi + k * (xi * xi * xi));                                 \
+                T a = (T)1 / ((T)1 + e[j]), b = e[j] / ((T)1 + e[j]);                            \
+                T s = u >= 0 ? a : b, s1 = u >= 0 ? b : a;                                       \
+                dc[j] = gc[j] * (s + (T)2 * xi * s * s1 * c * ((T)1 + k3 * xi * xi));            \
+            }                                                                                    \
         }                                                                                        \
     } else {                                                                                     \
-        DM_PARFOR                                                                                \
-        for (i = 0; i < n; i++) {                                                                \
-            T xi = x[i];                                                                         \
-            T cdf = (T)0.5 * ERFC(-xi * r2);                                                     \
-            dx[i] = g[i] * (cdf + xi * EXP((T)-0.5 * xi * xi) * ip);                             \
+        DM_CHUNK_LOOP(n) {                                                                       \
+            T e[DM_CHUNK];                                                                       \
+            DM_CHUNK_RANGE(n);                                                                   \
+            const T *xc = x + i0, *gc = g + i0;                                                  \
+            T *dc = dx + i0;                                                                     \
+            for (j = 0; j < m; j++) e[j] = (T)-0.5 * xc[j] * xc[j];                              \
+            vexp_(e, e, m);                                                                      \
+            for (j = 0; j < m; j++) {                                                            \
+                T cdf = (T)0.5 * ERFC(-xc[j] * r2);                                              \
+                dc[j] = gc[j] * (cdf + xc[j] * e[j] * ip);                                       \
+            }                                                                                    \
         }                                                                                        \
     }                                                                                            \
 }                                                                                                \
@@ -149,47 +303,107 @@ void dm_leaky_relu_backward_##S(const T *x, const T *g, T *dx, int64_t n, T slop
 /* softplus = max(x, 0) + log1p(exp(-|x|)): finite for any finite x; derivative sigmoid(x) */    \
 void dm_softplus_forward_##S(const T *x, T *y, int64_t n)                                        \
 {                                                                                                \
-    int64_t i;                                                                                   \
-    int dm_par_ = n >= DM_FUSED_PARALLEL_MIN;                                                    \
-    DM_PARFOR                                                                                    \
-    for (i = 0; i < n; i++) {                                                                    \
-        T xi = x[i];                                                                             \
-        T pos = xi != xi ? xi : (xi > 0 ? xi : (T)0); /* np.maximum propagates NaN */            \
-        y[i] = pos + LOG1P(EXP(-FABS(xi)));                                                      \
+    DM_VEXP_##S;                                                                                 \
+    DM_CHUNK_LOOP(n) {                                                                           \
+        T e[DM_CHUNK];                                                                           \
+        DM_CHUNK_RANGE(n);                                                                       \
+        const T *xc = x + i0;                                                                    \
+        T *yc = y + i0;                                                                          \
+        for (j = 0; j < m; j++) e[j] = -FABS(xc[j]);                                             \
+        vexp_(e, e, m);                                                                          \
+        for (j = 0; j < m; j++) {                                                                \
+            T xi = xc[j];                                                                        \
+            T pos = xi != xi ? xi : (xi > 0 ? xi : (T)0); /* np.maximum propagates NaN */        \
+            yc[j] = pos + LOG1P(e[j]);                                                           \
+        }                                                                                        \
     }                                                                                            \
 }                                                                                                \
                                                                                                  \
 void dm_softplus_backward_##S(const T *x, const T *g, T *dx, int64_t n)                          \
 {                                                                                                \
-    int64_t i;                                                                                   \
-    int dm_par_ = n >= DM_FUSED_PARALLEL_MIN;                                                    \
-    DM_PARFOR                                                                                    \
-    for (i = 0; i < n; i++) {                                                                    \
-        T xi = x[i];                                                                             \
-        T e = EXP(-FABS(xi));                                                                    \
-        dx[i] = g[i] * (xi >= 0 ? (T)1 / ((T)1 + e) : e / ((T)1 + e));                           \
+    DM_VEXP_##S;                                                                                 \
+    DM_CHUNK_LOOP(n) {                                                                           \
+        T e[DM_CHUNK];                                                                           \
+        DM_CHUNK_RANGE(n);                                                                       \
+        const T *xc = x + i0, *gc = g + i0;                                                      \
+        T *dc = dx + i0;                                                                         \
+        for (j = 0; j < m; j++) e[j] = -FABS(xc[j]);                                             \
+        vexp_(e, e, m);                                                                          \
+        for (j = 0; j < m; j++)                                                                  \
+            dc[j] = gc[j] * (xc[j] >= 0 ? (T)1 / ((T)1 + e[j]) : e[j] / ((T)1 + e[j]));          \
     }                                                                                            \
 }                                                                                                \
+                                                                                                 \
+/* Row reductions in 8 interleaved lanes (lane l takes the elements j ≡ l mod 8, then the lanes \
+ * are combined in a fixed tree): the compiler vectorizes them, and the order depends only on   \
+ * the row length, never on threads. */                                                          \
                                                                                                  \
 /* Row maximum, as np.max: NaN if the row holds a NaN (then every output of the row is NaN). */  \
 static T dm_row_max_##S(const T *x, int64_t cols)                                                \
 {                                                                                                \
-    T mx = x[0];                                                                                 \
+    T m[8], mx;                                                                                  \
+    int nan = 0, l;                                                                              \
     int64_t j;                                                                                   \
-    for (j = 1; j < cols; j++)                                                                   \
-        if (x[j] > mx || x[j] != x[j]) mx = x[j];                                                \
-    return mx;                                                                                   \
+    if (cols < 8) {                                                                              \
+        mx = x[0];                                                                               \
+        for (j = 0; j < cols; j++) {                                                             \
+            mx = x[j] > mx ? x[j] : mx;                                                          \
+            nan |= x[j] != x[j];                                                                 \
+        }                                                                                        \
+        return nan ? (T)NAN : mx;                                                                \
+    }                                                                                            \
+    for (l = 0; l < 8; l++) m[l] = x[l];                                                         \
+    for (j = 0; j + 8 <= cols; j += 8)                                                           \
+        for (l = 0; l < 8; l++) {                                                                \
+            T v = x[j + l];                                                                      \
+            m[l] = v > m[l] ? v : m[l];                                                          \
+            nan |= v != v;                                                                       \
+        }                                                                                        \
+    for (; j < cols; j++) {                                                                      \
+        m[0] = x[j] > m[0] ? x[j] : m[0];                                                        \
+        nan |= x[j] != x[j];                                                                     \
+    }                                                                                            \
+    mx = m[0];                                                                                   \
+    for (l = 1; l < 8; l++) mx = m[l] > mx ? m[l] : mx;                                          \
+    return nan ? (T)NAN : mx;                                                                    \
 }                                                                                                \
                                                                                                  \
-/* log Σ_j exp(x_j) = max + log Σ exp(x_j - max); the sum in double, in index order.            \
- * A row of -inf gives -inf (as numpy: max = -inf, x - max = NaN... numpy gives NaN there;      \
- * we follow the same arithmetic, so the same NaN). */                                           \
-static T dm_row_lse_##S(const T *x, int64_t cols)                                                \
+/* Σ a_j (w == NULL) or Σ a_j w_j (b == NULL) or Σ w_j (a_j - b0) in double, 8 lanes. */          \
+static double dm_row_sum_##S(const T *a, const T *w, T b0, int mode, int64_t n)                  \
 {                                                                                                \
-    T mx = dm_row_max_##S(x, cols);                                                              \
-    double s = 0.0;                                                                              \
+    double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};                                                    \
     int64_t j;                                                                                   \
-    for (j = 0; j < cols; j++) s += (double)EXP(x[j] - mx);                                      \
+    int l;                                                                                       \
+    if (mode == 0) {                                                                             \
+        for (j = 0; j + 8 <= n; j += 8)                                                          \
+            for (l = 0; l < 8; l++) acc[l] += (double)a[j + l];                                  \
+        for (; j < n; j++) acc[0] += (double)a[j];                                               \
+    } else if (mode == 1) {                                                                      \
+        for (j = 0; j + 8 <= n; j += 8)                                                          \
+            for (l = 0; l < 8; l++) acc[l] += (double)(a[j + l] * w[j + l]);                     \
+        for (; j < n; j++) acc[0] += (double)(a[j] * w[j]);                                      \
+    } else {                                                                                     \
+        for (j = 0; j + 8 <= n; j += 8)                                                          \
+            for (l = 0; l < 8; l++) acc[l] += (double)(w[j + l] * (a[j + l] - b0));              \
+        for (; j < n; j++) acc[0] += (double)(w[j] * (a[j] - b0));                               \
+    }                                                                                            \
+    return ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));    \
+}                                                                                                \
+                                                                                                 \
+/* log Σ_j exp(x_j) = max + log Σ exp(x_j - max); the sum in double, in index order, the exps   \
+ * taken DM_CHUNK at a time through a stack buffer. */                                           \
+static T dm_row_lse_##S(const T *x, int64_t cols,                                                \
+                        void (*vexp_)(const T *, T *, int64_t))                                  \
+{                                                                                                \
+    T mx = dm_row_max_##S(x, cols), e[DM_CHUNK];                                                 \
+    double s = 0.0;                                                                              \
+    int64_t j0, j;                                                                               \
+    for (j0 = 0; j0 < cols; j0 += DM_CHUNK) {                                                    \
+        int64_t m = cols - j0 < DM_CHUNK ? cols - j0 : DM_CHUNK;                                 \
+        for (j = 0; j < m; j++) e[j] = x[j0 + j] - mx;                                           \
+        vexp_(e, e, m);                                                                          \
+        s += dm_row_sum_##S(e, 0, 0, 0, m);                                                      \
+    }                                                                                            \
     return mx + LOG((T)s);                                                                       \
 }                                                                                                \
                                                                                                  \
@@ -198,6 +412,7 @@ void dm_softmax_forward_##S(const T *x, T *y, int64_t rows, int64_t cols)       
 {                                                                                                \
     int64_t r;                                                                                   \
     int dm_par_ = rows > 1 && rows * cols >= DM_FUSED_PARALLEL_MIN;                              \
+    DM_VEXP_##S;                                                                                 \
     DM_PARFOR                                                                                    \
     for (r = 0; r < rows; r++) {                                                                 \
         const T *xr = x + r * cols;                                                              \
@@ -205,10 +420,9 @@ void dm_softmax_forward_##S(const T *x, T *y, int64_t rows, int64_t cols)       
         T mx = dm_row_max_##S(xr, cols), sum;                                                    \
         double s = 0.0;                                                                          \
         int64_t j;                                                                               \
-        for (j = 0; j < cols; j++) {                                                             \
-            yr[j] = EXP(xr[j] - mx);                                                             \
-            s += (double)yr[j];                                                                  \
-        }                                                                                        \
+        for (j = 0; j < cols; j++) yr[j] = xr[j] - mx;                                           \
+        vexp_(yr, yr, cols);                                                                     \
+        s = dm_row_sum_##S(yr, 0, 0, 0, cols);                                                   \
         sum = (T)s;                                                                              \
         for (j = 0; j < cols; j++) yr[j] = yr[j] / sum;                                          \
     }                                                                                            \
@@ -225,17 +439,18 @@ void dm_softmax_backward_##S(const T *y, const T *g, T *dx, int64_t rows, int64_
         T *dr = dx + r * cols, dot;                                                              \
         double s = 0.0;                                                                          \
         int64_t j;                                                                               \
-        for (j = 0; j < cols; j++) s += (double)(gr[j] * yr[j]);                                 \
+        s = dm_row_sum_##S(gr, yr, 0, 1, cols);                                                  \
         dot = (T)s;                                                                              \
         for (j = 0; j < cols; j++) dr[j] = yr[j] * (gr[j] - dot);                                \
     }                                                                                            \
 }                                                                                                \
                                                                                                  \
-/* log_softmax: y = (x - max) - log Σ exp(x - max) */                                            \
+/* log_softmax: y = (x - max) - log Σ exp(x - max) (y holds the exps meanwhile) */               \
 void dm_log_softmax_forward_##S(const T *x, T *y, int64_t rows, int64_t cols)                    \
 {                                                                                                \
     int64_t r;                                                                                   \
     int dm_par_ = rows > 1 && rows * cols >= DM_FUSED_PARALLEL_MIN;                              \
+    DM_VEXP_##S;                                                                                 \
     DM_PARFOR                                                                                    \
     for (r = 0; r < rows; r++) {                                                                 \
         const T *xr = x + r * cols;                                                              \
@@ -243,26 +458,30 @@ void dm_log_softmax_forward_##S(const T *x, T *y, int64_t rows, int64_t cols)   
         T mx = dm_row_max_##S(xr, cols), ls;                                                     \
         double s = 0.0;                                                                          \
         int64_t j;                                                                               \
-        for (j = 0; j < cols; j++) s += (double)EXP(xr[j] - mx);                                 \
+        for (j = 0; j < cols; j++) yr[j] = xr[j] - mx;                                           \
+        vexp_(yr, yr, cols);                                                                     \
+        s = dm_row_sum_##S(yr, 0, 0, 0, cols);                                                   \
         ls = LOG((T)s);                                                                          \
         for (j = 0; j < cols; j++) yr[j] = (xr[j] - mx) - ls;                                    \
     }                                                                                            \
 }                                                                                                \
                                                                                                  \
-/* dx = g - exp(y) * Σ_j g_j */                                                                  \
+/* dx = g - exp(y) * Σ_j g_j (dx holds exp(y) meanwhile) */                                      \
 void dm_log_softmax_backward_##S(const T *y, const T *g, T *dx, int64_t rows, int64_t cols)      \
 {                                                                                                \
     int64_t r;                                                                                   \
     int dm_par_ = rows > 1 && rows * cols >= DM_FUSED_PARALLEL_MIN;                              \
+    DM_VEXP_##S;                                                                                 \
     DM_PARFOR                                                                                    \
     for (r = 0; r < rows; r++) {                                                                 \
         const T *yr = y + r * cols, *gr = g + r * cols;                                          \
         T *dr = dx + r * cols, sg;                                                               \
         double s = 0.0;                                                                          \
         int64_t j;                                                                               \
-        for (j = 0; j < cols; j++) s += (double)gr[j];                                           \
+        s = dm_row_sum_##S(gr, 0, 0, 0, cols);                                                   \
         sg = (T)s;                                                                               \
-        for (j = 0; j < cols; j++) dr[j] = gr[j] - EXP(yr[j]) * sg;                              \
+        vexp_(yr, dr, cols);                                                                     \
+        for (j = 0; j < cols; j++) dr[j] = gr[j] - dr[j] * sg;                                   \
     }                                                                                            \
 }                                                                                                \
                                                                                                  \
@@ -272,10 +491,11 @@ void dm_sparse_xent_forward_##S(const T *z, const int64_t *labels, T *loss, T *l
 {                                                                                                \
     int64_t r;                                                                                   \
     int dm_par_ = rows > 1 && rows * cols >= DM_FUSED_PARALLEL_MIN;                              \
+    DM_VEXP_##S;                                                                                 \
     DM_PARFOR                                                                                    \
     for (r = 0; r < rows; r++) {                                                                 \
         const T *zr = z + r * cols;                                                              \
-        T l = dm_row_lse_##S(zr, cols);                                                          \
+        T l = dm_row_lse_##S(zr, cols, vexp_);                                                   \
         lse[r] = l;                                                                              \
         loss[r] = l - zr[labels[r]];                                                             \
     }                                                                                            \
@@ -287,15 +507,16 @@ void dm_sparse_xent_backward_##S(const T *z, const int64_t *labels, const T *lse
 {                                                                                                \
     int64_t r;                                                                                   \
     int dm_par_ = rows > 1 && rows * cols >= DM_FUSED_PARALLEL_MIN;                              \
+    DM_VEXP_##S;                                                                                 \
     DM_PARFOR                                                                                    \
     for (r = 0; r < rows; r++) {                                                                 \
         const T *zr = z + r * cols;                                                              \
         T *dr = dz + r * cols, l = lse[r], gr = g[r];                                            \
         int64_t j, k = labels[r];                                                                \
-        for (j = 0; j < cols; j++) {                                                             \
-            T p = EXP(zr[j] - l);                                                                \
-            dr[j] = (j == k ? p - (T)1 : p) * gr;                                                \
-        }                                                                                        \
+        for (j = 0; j < cols; j++) dr[j] = zr[j] - l;                                            \
+        vexp_(dr, dr, cols);                                                                     \
+        dr[k] = dr[k] - (T)1;                                                                    \
+        for (j = 0; j < cols; j++) dr[j] = dr[j] * gr;                                           \
     }                                                                                            \
 }                                                                                                \
                                                                                                  \
@@ -305,13 +526,13 @@ void dm_xent_forward_##S(const T *z, const T *t, T *loss, T *lse, int64_t rows, 
 {                                                                                                \
     int64_t r;                                                                                   \
     int dm_par_ = rows > 1 && rows * cols >= DM_FUSED_PARALLEL_MIN;                              \
+    DM_VEXP_##S;                                                                                 \
     DM_PARFOR                                                                                    \
     for (r = 0; r < rows; r++) {                                                                 \
         const T *zr = z + r * cols, *tr = t + r * cols;                                          \
-        T l = dm_row_lse_##S(zr, cols);                                                          \
-        double s = 0.0;                                                                          \
-        int64_t j;                                                                               \
-        for (j = 0; j < cols; j++) s += (double)(tr[j] * (zr[j] - l));                           \
+        T l = dm_row_lse_##S(zr, cols, vexp_);                                                   \
+        double s;                                                                                \
+        s = dm_row_sum_##S(zr, tr, l, 2, cols);                                                  \
         lse[r] = l;                                                                              \
         loss[r] = -(T)s;                                                                         \
     }                                                                                            \
@@ -323,15 +544,18 @@ void dm_xent_backward_##S(const T *z, const T *t, const T *lse, const T *g, T *d
 {                                                                                                \
     int64_t r;                                                                                   \
     int dm_par_ = rows > 1 && rows * cols >= DM_FUSED_PARALLEL_MIN;                              \
+    DM_VEXP_##S;                                                                                 \
     DM_PARFOR                                                                                    \
     for (r = 0; r < rows; r++) {                                                                 \
         const T *zr = z + r * cols, *tr = t + r * cols;                                          \
         T *dr = dz + r * cols, l = lse[r], gr = g[r], st;                                        \
         double s = 0.0;                                                                          \
         int64_t j;                                                                               \
-        for (j = 0; j < cols; j++) s += (double)tr[j];                                           \
+        s = dm_row_sum_##S(tr, 0, 0, 0, cols);                                                   \
         st = (T)s;                                                                               \
-        for (j = 0; j < cols; j++) dr[j] = (EXP(zr[j] - l) * st - tr[j]) * gr;                   \
+        for (j = 0; j < cols; j++) dr[j] = zr[j] - l;                                            \
+        vexp_(dr, dr, cols);                                                                     \
+        for (j = 0; j < cols; j++) dr[j] = (dr[j] * st - tr[j]) * gr;                            \
     }                                                                                            \
 }                                                                                                \
                                                                                                  \

@@ -15,10 +15,10 @@
 
 #include <stdint.h>
 
-/* Kernels calling exp/tanh/erf cost ~5-20 ns an element: a parallel region pays from a few
+/* Kernels calling exp/tanh/erf cost ~1-20 ns an element: a parallel region pays from about ten
  * thousand elements. Cheap kernels (backward passes, optimizer updates) use DM_PARALLEL_MIN
  * from deepmath_kernels.h. */
-#define DM_FUSED_PARALLEL_MIN ((int64_t)1 << 13)
+#define DM_FUSED_PARALLEL_MIN ((int64_t)1 << 14)
 
 #define DM_FUSED_DECLARE(T, S)                                                                   \
     /* activations: y = f(x); backward dx = grad * f'(.) */                                     \
@@ -51,6 +51,11 @@
                             T one_minus_b2, T eps, T wd, T lr);                                  \
     void dm_sgd_update_##S(T *p, const T *g, T *vel, int64_t n, T lr, T momentum,                \
                            int nesterov);
+
+/* exp over a float buffer as the float32 kernels take it (AVX2+FMA polynomial or libm expf,
+ * see dm_fused.c); y may alias x. dm_fused_simd_exp() is 1 when the AVX2 path is in use. */
+void dm_exp_f32(const float *x, float *y, int64_t n);
+int dm_fused_simd_exp(void);
 
 DM_FUSED_DECLARE(float, f32)
 DM_FUSED_DECLARE(double, f64)

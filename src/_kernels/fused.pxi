@@ -6,6 +6,8 @@
 # functions, which write into the arrays they are given (and refuse any they cannot write).
 
 cdef extern from "dm_fused.h" nogil:
+    void dm_exp_f32(const float *x, float *y, int64_t n)
+    int dm_fused_simd_exp()
     void dm_sigmoid_forward_f32(const float *x, float *y, int64_t n)
     void dm_sigmoid_forward_f64(const double *x, double *y, int64_t n)
     void dm_sigmoid_backward_f32(const float *y, const float *g, float *dx, int64_t n)
@@ -129,6 +131,26 @@ cdef object _binary(object x, object grad, str fn, str name, _bin_f32 f32, _bin_
         with nogil:
             f64(<const double *>pa, <const double *>pg, <double *>pd, n)
     return dx
+
+
+def exp_f32(x):
+    """exp of a float32 array as the float32 fused kernels compute it (the AVX2+FMA polynomial
+    when fused_simd_exp() is True, else libm's expf). For tests and diagnostics."""
+    cdef cnp.ndarray a = _float_array(x, "exp_f32", "x")
+    if not _is_f32(a):
+        raise TypeError(f"exp_f32: x has dtype {a.dtype}; expected float32")
+    cdef cnp.ndarray y = _empty_like(a)
+    cdef int64_t n = cnp.PyArray_SIZE(a)
+    cdef const float *pa = <const float *>cnp.PyArray_DATA(a)
+    cdef float *py = <float *>cnp.PyArray_DATA(y)
+    with nogil:
+        dm_exp_f32(pa, py, n)
+    return y
+
+
+def fused_simd_exp():
+    """True when the float32 fused kernels use the AVX2+FMA exp (this CPU has AVX2 and FMA)."""
+    return bool(dm_fused_simd_exp())
 
 
 def sigmoid_forward(x):
