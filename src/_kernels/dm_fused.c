@@ -23,13 +23,6 @@
  * Formulas follow the NumPy references in deepmath/backend/fused.py term for term (same
  * evaluation order) so that the two agree to rounding.
  */
-/* libm calls here never need errno (inputs are checked, results are IEEE values): without
- * -fmath-errno GCC can vectorize sqrtf/sqrt (the Adam update) as sqrtps/sqrtpd. This changes
- * no result; it is not -ffast-math. */
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("no-math-errno")
-#endif
-
 #include <math.h>
 #include <string.h>
 
@@ -106,6 +99,33 @@ __attribute__((target("avx2,fma"))) static void dm_vexp_f32_avx2(const float *x,
 }
 #endif
 
+#ifdef DM_FUSED_AVX2
+/* Adam's moment and parameter update on 8 floats at a time: the same operations as the C loop
+ * (mul then add, no FMA contraction; sqrtps and divps are correctly rounded as sqrtf and /), so
+ * the results are bitwise those of the portable loop. GCC does not vectorize the portable loop
+ * itself: sqrtf may set errno (-fmath-errno is the default and the build flags are shared). */
+__attribute__((target("avx2,fma"))) static int64_t dm_adam_f32_avx2(
+    float *p, const float *g, float *m, float *v, int64_t n, float alpha, float c1, float c2,
+    float eps)
+{
+    const __m256 va = _mm256_set1_ps(alpha), v1 = _mm256_set1_ps(c1), v2 = _mm256_set1_ps(c2);
+    const __m256 ve = _mm256_set1_ps(eps);
+    int64_t i;
+    for (i = 0; i + 8 <= n; i += 8) {
+        __m256 gi = _mm256_loadu_ps(g + i), mi = _mm256_loadu_ps(m + i);
+        __m256 vi = _mm256_loadu_ps(v + i), pi = _mm256_loadu_ps(p + i);
+        mi = _mm256_add_ps(mi, _mm256_mul_ps(_mm256_sub_ps(gi, mi), v1));
+        vi = _mm256_add_ps(vi, _mm256_mul_ps(_mm256_sub_ps(_mm256_mul_ps(gi, gi), vi), v2));
+        _mm256_storeu_ps(m + i, mi);
+        _mm256_storeu_ps(v + i, vi);
+        pi = _mm256_sub_ps(pi, _mm256_div_ps(_mm256_mul_ps(va, mi),
+                                             _mm256_add_ps(_mm256_sqrt_ps(vi), ve)));
+        _mm256_storeu_ps(p + i, pi);
+    }
+    return i;  /* elements done; the caller finishes the tail */
+}
+#endif
+
 /* The exp used by the float32 kernels, chosen once from the CPU's features. */
 static dm_vexp_f32_fn dm_vexp_f32_select(void)
 {
@@ -124,6 +144,26 @@ static dm_vexp_f32_fn dm_vexp_f32_select(void)
 /* Called from the serial part of each kernel, before any parallel region. */
 #define DM_VEXP_f32 dm_vexp_f32_fn vexp_ = dm_vexp_f32_select()
 #define DM_VEXP_f64 void (*vexp_)(const double *, double *, int64_t) = dm_vexp_f64
+
+/* Adam's vector body: AVX2 for float32 where the CPU has it (decided with the exp path),
+ * nothing (0 elements done) otherwise. */
+static int64_t dm_adam_simd_f32(float *p, const float *g, float *m, float *v, int64_t n,
+                                float alpha, float c1, float c2, float eps)
+{
+#ifdef DM_FUSED_AVX2
+    if (dm_vexp_f32_select() == dm_vexp_f32_avx2)
+        return dm_adam_f32_avx2(p, g, m, v, n, alpha, c1, c2, eps);
+#endif
+    (void)p; (void)g; (void)m; (void)v; (void)n; (void)alpha; (void)c1; (void)c2; (void)eps;
+    return 0;
+}
+
+static int64_t dm_adam_simd_f64(double *p, const double *g, double *m, double *v, int64_t n,
+                                double alpha, double c1, double c2, double eps)
+{
+    (void)p; (void)g; (void)m; (void)v; (void)n; (void)alpha; (void)c1; (void)c2; (void)eps;
+    return 0;
+}
 
 void dm_exp_f32(const float *x, float *y, int64_t n)
 {
@@ -562,27 +602,38 @@ void dm_xent_backward_##S(const T *z, const T *t, const T *lse, const T *g, T *d
 /* Adam (Keras): optional decoupled weight decay p -= p*wd*lr first, then                       \
  * m += (g - m)(1 - b1); v += (g^2 - v)(1 - b2); p -= alpha m / (sqrt(v) + eps)                  \
  * with alpha = lr sqrt(1 - b2^t) / (1 - b1^t) computed by the caller. */                        \
-void dm_adam_update_##S(T *p, const T *g, T *m, T *v, int64_t n, T alpha, T one_minus_b1,        \
-                        T one_minus_b2, T eps, T wd, T lr)                                       \
+void dm_adam_update_##S(T *restrict p, const T *restrict g, T *restrict m1, T *restrict v1,    \
+                        int64_t n, T alpha, T one_minus_b1, T one_minus_b2, T eps, T wd, T lr)   \
 {                                                                                                \
     int64_t i;                                                                                   \
     int dm_par_ = n >= DM_PARALLEL_MIN;                                                          \
-    int decay = wd != 0;                                                                         \
-    DM_PARFOR                                                                                    \
-    for (i = 0; i < n; i++) {                                                                    \
-        T gi = g[i], pi = p[i], mi, vi;                                                          \
-        if (decay) pi = pi - pi * wd * lr;                                                       \
-        mi = m[i] + (gi - m[i]) * one_minus_b1;                                                  \
-        vi = v[i] + (gi * gi - v[i]) * one_minus_b2;                                             \
-        m[i] = mi;                                                                               \
-        v[i] = vi;                                                                               \
-        p[i] = pi - alpha * mi / (SQRT(vi) + eps);                                               \
+    if (wd != 0) {                                                                               \
+        DM_PARFOR                                                                                \
+        for (i = 0; i < n; i++) p[i] = p[i] - p[i] * wd * lr;                                    \
+    }                                                                                            \
+    (void)dm_vexp_f32_select(); /* CPU path decided before the threads start */                  \
+    {                                                                                            \
+        DM_CHUNK_LOOP(n) {                                                                       \
+            DM_CHUNK_RANGE(n);                                                                   \
+            T *pc = p + i0, *mc = m1 + i0, *vc = v1 + i0;                                        \
+            const T *gc = g + i0;                                                                \
+            for (j = dm_adam_simd_##S(pc, gc, mc, vc, m, alpha, one_minus_b1, one_minus_b2,      \
+                                      eps); j < m; j++) {                                        \
+                T gi = gc[j];                                                                    \
+                T mi = mc[j] + (gi - mc[j]) * one_minus_b1;                                      \
+                T vi = vc[j] + (gi * gi - vc[j]) * one_minus_b2;                                 \
+                mc[j] = mi;                                                                      \
+                vc[j] = vi;                                                                      \
+                pc[j] = pc[j] - alpha * mi / (SQRT(vi) + eps);                                   \
+            }                                                                                    \
+        }                                                                                        \
     }                                                                                            \
 }                                                                                                \
                                                                                                  \
 /* SGD (Keras): vel = vel*momentum - g*lr; p += nesterov ? vel*momentum - g*lr : vel.            \
  * vel == NULL (momentum 0): p -= g*lr. */                                                       \
-void dm_sgd_update_##S(T *p, const T *g, T *vel, int64_t n, T lr, T momentum, int nesterov)      \
+void dm_sgd_update_##S(T *restrict p, const T *restrict g, T *restrict vel, int64_t n, T lr,   \
+                       T momentum, int nesterov)                                                 \
 {                                                                                                \
     int64_t i;                                                                                   \
     int dm_par_ = n >= DM_PARALLEL_MIN;                                                          \
