@@ -219,7 +219,7 @@ void dm_sigmoid_forward_##S(const T *x, T *y, int64_t n)                        
         for (j = 0; j < m; j++) e[j] = -FABS(xc[j]);                                             \
         vexp_(e, e, m);                                                                          \
         for (j = 0; j < m; j++)                                                                  \
-            yc[j] = xc[j] >= 0 ? (T)1 / ((T)1 + e[j]) : e[j] / ((T)1 + e[j]);                    \
+            yc[j] = (xc[j] >= 0 ? (T)1 : e[j]) / ((T)1 + e[j]); /* a select, not a branch */     \
     }                                                                                            \
 }                                                                                                \
                                                                                                  \
@@ -269,7 +269,7 @@ void dm_gelu_forward_##S(const T *x, T *y, int64_t n, int approximate)          
             vexp_(e, e, m);                                                                      \
             for (j = 0; j < m; j++) {                                                            \
                 T xi = xc[j], u = c * (xi + k * (xi * xi * xi));                                 \
-                yc[j] = xi * (u >= 0 ? (T)1 / ((T)1 + e[j]) : e[j] / ((T)1 + e[j]));             \
+                yc[j] = xi * ((u >= 0 ? (T)1 : e[j]) / ((T)1 + e[j]));                           \
             }                                                                                    \
         }                                                                                        \
     } else {                                                                                     \
@@ -302,8 +302,8 @@ void dm_gelu_backward_##S(const T *x, const T *g, T *dx, int64_t n, int approxim
             vexp_(e, e, m);                                                                      \
             for (j = 0; j < m; j++) {                                                            \
                 T xi = xc[j], u = c * (xi + k * (xi * xi * xi));                                 \
-                T a = (T)1 / ((T)1 + e[j]), b = e[j] / ((T)1 + e[j]);                            \
-                T s = u >= 0 ? a : b, s1 = u >= 0 ? b : a;                                       \
+                T s = (u >= 0 ? (T)1 : e[j]) / ((T)1 + e[j]);                                    \
+                T s1 = (u >= 0 ? e[j] : (T)1) / ((T)1 + e[j]);                                   \
                 dc[j] = gc[j] * (s + (T)2 * xi * s * s1 * c * ((T)1 + k3 * xi * xi));            \
             }                                                                                    \
         }                                                                                        \
@@ -370,7 +370,7 @@ void dm_softplus_backward_##S(const T *x, const T *g, T *dx, int64_t n)         
         for (j = 0; j < m; j++) e[j] = -FABS(xc[j]);                                             \
         vexp_(e, e, m);                                                                          \
         for (j = 0; j < m; j++)                                                                  \
-            dc[j] = gc[j] * (xc[j] >= 0 ? (T)1 / ((T)1 + e[j]) : e[j] / ((T)1 + e[j]));          \
+            dc[j] = gc[j] * ((xc[j] >= 0 ? (T)1 : e[j]) / ((T)1 + e[j]));                        \
     }                                                                                            \
 }                                                                                                \
                                                                                                  \
@@ -673,15 +673,13 @@ void dm_tanh_fast_forward_f32(const float *x, float *y, int64_t n)
         for (j = 0; j < m; j++) e[j] = 2.0f * fabsf(xc[j]);
         vexp_(e, e, m);
         for (j = 0; j < m; j++) {
-            float xi = xc[j], ax = fabsf(xi), z = xi * xi, t;
-            if (ax < 0.625f) {
-                t = (((-5.70498872745e-3f * z + 2.06390887954e-2f) * z - 5.37397155531e-2f) * z
-                     + 1.33314422036e-1f) * z - 3.33332819422e-1f;
-                yc[j] = ax == 0.0f ? xi : xi + xi * z * t;  /* keeps -0.0 */
-            } else {
-                t = 1.0f - 2.0f / (e[j] + 1.0f);
-                yc[j] = xi < 0 ? -t : t;
-            }
+            float xi = xc[j], ax = fabsf(xi), z = xi * xi;
+            float p = (((-5.70498872745e-3f * z + 2.06390887954e-2f) * z - 5.37397155531e-2f) * z
+                       + 1.33314422036e-1f) * z - 3.33332819422e-1f;
+            float small = ax == 0.0f ? xi : xi + xi * z * p;  /* keeps -0.0 */
+            float big = 1.0f - 2.0f / (e[j] + 1.0f);
+            big = xi < 0 ? -big : big;
+            yc[j] = ax < 0.625f ? small : big;  /* both computed: a select, not a branch */
         }
     }
 }
