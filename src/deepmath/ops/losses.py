@@ -8,6 +8,7 @@ import numpy as np
 
 from . import activations, reduce, shape, unary
 from ._base import as_tensor, make, xp
+from ..backend import get_backend
 from ..tensor import Tensor
 
 EPSILON = 1e-7
@@ -90,10 +91,27 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1, reducti
     y = _class_axis_last("categorical_crossentropy", y, axis)
     p = _class_axis_last("categorical_crossentropy", p, axis)
     if from_logits:
-        log_p = activations.log_softmax(p, -1)
-    else:
-        log_p = unary.log(shape.clip(p / reduce.sum(p, -1, keepdims=True), EPSILON, 1 - EPSILON))
+        return _reduce_classes(_categorical_from_logits(y, p), reduction)
+    log_p = unary.log(shape.clip(p / reduce.sum(p, -1, keepdims=True), EPSILON, 1 - EPSILON))
     return _reduce_classes(-reduce.sum(y * log_p, -1), reduction)
+
+
+def _categorical_from_logits(y, z):
+    """-Σ_j y_j (z_j - ln Σ_k e^(z_k)) over the last axis, fused (backend kernel):
+    d/dz = softmax(z)·Σ_j y_j - y (softmax - y for one-hot targets), d/dy = -log_softmax(z)."""
+    bk, m = get_backend(), xp()
+    Z, Y = m.ascontiguousarray(z.data), m.ascontiguousarray(y.data)
+    if Y.dtype != Z.dtype:  # e.g. integer one-hot targets: compute in the logits' float type
+        Y = Y.astype(m.result_type(Y.dtype, Z.dtype))
+        Z = Z.astype(Y.dtype, copy=False)
+    out, lse = bk.softmax_cross_entropy(Z, Y)
+
+    def backward(g):
+        g = m.ascontiguousarray(g, dtype=Z.dtype)
+        dz = bk.softmax_cross_entropy_backward(Z, Y, lse, g)
+        dy = -(Z - lse[..., None]) * g[..., None] if y.requires_grad else None
+        return dy, dz
+    return make(out, "categorical_crossentropy_logits", (y, z), backward)
 
 
 def _reduce_classes(per_sample, reduction):
@@ -139,18 +157,15 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1,
 
 
 def _sparse_from_logits(z, labels):
-    """ln Σ_j e^(z_j) - z[label], fused: d/dz = softmax(z) - one_hot(label)."""
-    m, Z = xp(), z.data
-    lse = Z.max(-1, keepdims=True)
-    lse = lse + m.log(m.exp(Z - lse).sum(-1, keepdims=True))
-    index = m.asarray(labels)[..., None]
-    out = (lse - m.take_along_axis(Z, index, -1))[..., 0]
+    """ln Σ_j e^(z_j) - z[label], fused (backend kernel): d/dz = softmax(z) - one_hot(label)."""
+    bk, m = get_backend(), xp()
+    Z = m.ascontiguousarray(z.data)
+    labels = m.ascontiguousarray(labels)
+    out, lse = bk.sparse_softmax_cross_entropy(Z, labels)
 
     def backward(g):
-        grad = m.exp(Z - lse)
-        rows = tuple(m.indices(labels.shape)) + (m.asarray(labels),)
-        grad[rows] -= 1
-        return (grad * g[..., None],)
+        g = m.ascontiguousarray(g, dtype=Z.dtype)
+        return (bk.sparse_softmax_cross_entropy_backward(Z, labels, lse, g),)
     return make(out, "sparse_crossentropy_logits", (z,), backward)
 
 
