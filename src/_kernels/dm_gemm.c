@@ -104,8 +104,12 @@
 #ifndef DM_GEMM_SMALL_A_BYTES
 #define DM_GEMM_SMALL_A_BYTES ((double)(256 << 10))
 #endif
-/* m·n·k below which the blocked product runs on one thread: waking the team costs more. */
-#define DM_GEMM_PARALLEL_MIN ((int64_t)1 << 19)
+/* m·n·k below which a product runs on one thread. Under deepmath's default passive OpenMP wait
+ * policy (src/deepmath/config.py) waking the sleeping second thread costs ~50-80 µs a call, so
+ * two threads only pay once one thread needs ~150 µs or more. Measured on the 2-core Zen
+ * machine, 1 vs 2 threads alternated: 192³ (7.1 M) 0.17 vs 0.21 ms, 32×3136·3136×10 0.055 vs
+ * 0.14 ms (one thread wins); 256³ (16.8 M) 0.56 vs 0.44 ms (two win). 2^23 ≈ 8.4 M. */
+#define DM_GEMM_PARALLEL_MIN ((int64_t)1 << 23)
 
 /* ---- the epilogue ------------------------------------------------------------------------- */
 
