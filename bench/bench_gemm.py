@@ -15,7 +15,6 @@ kernel numpy runs (threadpoolctl), all libraries in this one process:
 import argparse
 import os
 import sys
-import time
 
 import numpy as np
 

@@ -11,12 +11,12 @@ x (n, h, w, c_in), kernel (kh, kw, c_in, c_out), bias (c_out,) or None, output
 `out_or_preact` is the forward output for relu/sigmoid/tanh (their derivatives are functions of
 it), the pre-activation for gelu/gelu_tanh, and is ignored for no activation.
 """
-import math
 import numbers
 
 import numpy as np
 
 from ._native_import import kernels
+from .gemm import activation_grad as dense_activation_grad, activation_reference
 
 #: Activation names -> DM_ACT_* codes of src/_kernels/dm_gemm.h.
 ACTIVATIONS = {None: 0, "linear": 0, "none": 0, "relu": 1, "sigmoid": 2, "tanh": 3,
@@ -110,48 +110,19 @@ def _check(x, w, b=None):
                          f"{w.shape}")
 
 
-# ---- activations (as ops/activations.py) -----------------------------------------------------
+# ---- activations: the dense layer's NumPy transcription of the C epilogue ---------------------
 
-def _erf(x):
-    from scipy import special
-    return special.erf(x)
+_NAMES = {0: None, 1: "relu", 2: "sigmoid", 3: "tanh", 4: "gelu", 5: "gelu_tanh"}
 
 
 def apply_activation(z, code):
     """act(z) for a DM_ACT_* code, in NumPy."""
-    if code == 1:
-        return np.maximum(z, 0)
-    if code == 2:
-        e = np.exp(-np.abs(z))
-        return np.where(z >= 0, 1 / (1 + e), e / (1 + e)).astype(z.dtype, copy=False)
-    if code == 3:
-        return np.tanh(z)
-    if code == 4:
-        return (z * (0.5 * (1 + _erf(z / math.sqrt(2))))).astype(z.dtype, copy=False)
-    if code == 5:
-        c = math.sqrt(2 / math.pi)
-        return (0.5 * z * (1 + np.tanh(c * (z + 0.044715 * z ** 3)))).astype(z.dtype, copy=False)
-    return z
+    return activation_reference(z, _NAMES[code])
 
 
 def activation_grad(code, yz, grad):
     """grad * act'(.) given the output (relu, sigmoid, tanh) or pre-activation (gelu)."""
-    if code == 0:
-        return grad
-    if code == 1:
-        return grad * (yz > 0)
-    if code == 2:
-        return grad * (yz * (1 - yz))
-    if code == 3:
-        return grad * (1 - yz * yz)
-    z = yz
-    if code == 4:
-        d = 0.5 * (1 + _erf(z / math.sqrt(2))) + z * np.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
-    else:
-        c = math.sqrt(2 / math.pi)
-        t = np.tanh(c * (z + 0.044715 * z ** 3))
-        d = 0.5 * (1 + t) + 0.5 * z * (1 - t * t) * c * (1 + 3 * 0.044715 * z * z)
-    return (grad * d).astype(grad.dtype, copy=False)
+    return dense_activation_grad(yz, grad, _NAMES[code])
 
 
 # ---- reference (plain NumPy) -----------------------------------------------------------------

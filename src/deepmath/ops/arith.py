@@ -26,7 +26,7 @@ def mul(a, b):
 
 def div(a, b):
     a, b = pair(a, b)
-    A, B = a.data, b.data
+    B = b.data
     out = binary_data("div", np.true_divide, a, b)
     return make(out, "div", (a, b),
                 lambda g: (g / B if a.requires_grad else None,
