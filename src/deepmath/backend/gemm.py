@@ -8,7 +8,8 @@
   output for None/'linear', 'relu', 'sigmoid', 'tanh' (their derivatives are functions of the
   output) and the pre-activation x·w + b for 'gelu' and 'gelu_tanh' (see `SAVES_PREACT`).
   dZ = grad·act'(·), dX = dZ·wᵀ, dW = xᵀ·dZ, db = Σ_rows dZ (db is None when `b` was None is
-  the caller's business: it is always returned).
+  the caller's business: it is always returned). `need_dx=False` skips dX (None): the first
+  layer's input needs no gradient, and its dX is the step's largest product.
 
 The native versions never call numpy's BLAS (the products run on deepmath's GEMM), so their
 OpenMP threads do not compete with OpenBLAS's pool.
@@ -82,11 +83,11 @@ def dense_forward_reference(x, w, b=None, activation=None):
     return activation_reference(z, activation)
 
 
-def dense_backward_reference(x, w, saved, grad, activation=None):
+def dense_backward_reference(x, w, saved, grad, activation=None, need_dx=True):
     dz = activation_grad(saved, grad, activation)
     x2 = x.reshape(-1, x.shape[-1])
     dz2 = dz.reshape(-1, dz.shape[-1])
-    dx = np.matmul(dz, w.T)
+    dx = np.matmul(dz, w.T) if need_dx else None
     dw = np.matmul(x2.T, dz2)
     db = dz2.sum(axis=0)
     return dx, dw, db
@@ -112,11 +113,11 @@ def dense_forward_native(x, w, b=None, activation=None):
     return out.reshape(x.shape[:-1] + (w.shape[1],))
 
 
-def dense_backward_native(x, w, saved, grad, activation=None):
+def dense_backward_native(x, w, saved, grad, activation=None, need_dx=True):
     dz = activation_grad(saved, grad, activation)
     dz2 = np.ascontiguousarray(dz.reshape(-1, dz.shape[-1]))
     x2 = x.reshape(-1, x.shape[-1])
-    dx = kernels.gemm(dz2, w, transb=True).reshape(x.shape)   # dZ·Wᵀ, W read in place
+    dx = kernels.gemm(dz2, w, transb=True).reshape(x.shape) if need_dx else None  # dZ·Wᵀ
     dw = kernels.gemm(x2, dz2, transa=True)                   # Xᵀ·dZ, X read in place
     db = dz2.sum(axis=0)
     return dx, dw, db

@@ -33,7 +33,7 @@ def dense(x, w, b=None, activation=None):
         out = saved = bk.dense_forward(X, W, Bias, activation)
 
     def backward(g):
-        dx, dw, db = bk.dense_backward(X, W, saved, g, activation)
+        dx, dw, db = bk.dense_backward(X, W, saved, g, activation, need_dx=x.requires_grad)
         return dx, dw, (db if b is not None else None)
 
     parents = (x, w) if b is None else (x, w, b)

@@ -91,12 +91,12 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1, reducti
     y = _class_axis_last("categorical_crossentropy", y, axis)
     p = _class_axis_last("categorical_crossentropy", p, axis)
     if from_logits:
-        return _reduce_classes(_categorical_from_logits(y, p), reduction)
+        return _categorical_from_logits(y, p, reduction)
     log_p = unary.log(shape.clip(p / reduce.sum(p, -1, keepdims=True), EPSILON, 1 - EPSILON))
     return _reduce_classes(-reduce.sum(y * log_p, -1), reduction)
 
 
-def _categorical_from_logits(y, z):
+def _categorical_from_logits(y, z, reduction):
     """-Σ_j y_j (z_j - ln Σ_k e^(z_k)) over the last axis, fused (backend kernel):
     d/dz = softmax(z)·Σ_j y_j - y (softmax - y for one-hot targets), d/dy = -log_softmax(z)."""
     bk, m = get_backend(), xp()
@@ -111,7 +111,24 @@ def _categorical_from_logits(y, z):
         dz = bk.softmax_cross_entropy_backward(Z, Y, lse, g)
         dy = -(Z - lse[..., None]) * g[..., None] if y.requires_grad else None
         return dy, dz
-    return make(out, "categorical_crossentropy_logits", (y, z), backward)
+    return _reduced_node("categorical_crossentropy_logits", out, (y, z), backward, reduction)
+
+
+def _reduced_node(op, per_sample, parents, backward, reduction):
+    """One graph node for a fused loss and its reduction: `backward` takes the gradient of the
+    per-sample losses (for 'mean' every sample gets g/N: the mean costs no node of its own)."""
+    if reduction == "none":
+        return make(per_sample, op, parents, backward)
+    if reduction not in ("mean", "sum"):
+        raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    m = xp()
+    if reduction == "sum":
+        value, scale = per_sample.sum(), 1.0
+    else:
+        value = per_sample.mean() if per_sample.size else m.asarray(m.nan, per_sample.dtype)
+        scale = 1.0 / max(per_sample.size, 1)
+    return make(m.asarray(value, per_sample.dtype), op, parents,
+                lambda g: backward(m.full(per_sample.shape, g * scale, per_sample.dtype)))
 
 
 def _reduce_classes(per_sample, reduction):
@@ -121,9 +138,12 @@ def _reduce_classes(per_sample, reduction):
     return _reduce(shape.reshape(per_sample, -1), reduction)
 
 
-def _labels(y_true, n_classes, batch_shape):
-    """Integer labels of shape `batch_shape`, checked to lie in [0, n_classes)."""
+def _labels(y_true, n_classes, batch_shape, kernel_checks_range=False):
+    """Integer labels of shape `batch_shape`, checked to lie in [0, n_classes) (by the fused
+    kernel itself when `kernel_checks_range`)."""
     labels = y_true.data if isinstance(y_true, Tensor) else np.asarray(y_true)
+    if kernel_checks_range and labels.dtype.kind in "iu" and labels.shape == batch_shape:
+        return labels
     if labels.shape != batch_shape:
         if labels.shape == batch_shape + (1,):
             labels = labels.reshape(batch_shape)
@@ -148,15 +168,15 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1,
                                     reduction="mean"):
     """-ln p[label]: categorical cross-entropy with integer labels instead of one-hot."""
     p = _class_axis_last("sparse_categorical_crossentropy", as_tensor(y_pred), axis)
-    labels = _labels(y_true, p.shape[-1], p.shape[:-1])
+    labels = _labels(y_true, p.shape[-1], p.shape[:-1], kernel_checks_range=from_logits)
     if from_logits:
-        return _reduce_classes(_sparse_from_logits(p, labels), reduction)
+        return _sparse_from_logits(p, labels, reduction)
     log_p = unary.log(shape.clip(p / reduce.sum(p, -1, keepdims=True), EPSILON, 1 - EPSILON))
     picked = shape.getitem(log_p, tuple(np.indices(labels.shape)) + (labels,))
     return _reduce_classes(-picked, reduction)
 
 
-def _sparse_from_logits(z, labels):
+def _sparse_from_logits(z, labels, reduction):
     """ln Σ_j e^(z_j) - z[label], fused (backend kernel): d/dz = softmax(z) - one_hot(label)."""
     bk, m = get_backend(), xp()
     Z = m.ascontiguousarray(z.data)
@@ -166,7 +186,7 @@ def _sparse_from_logits(z, labels):
     def backward(g):
         g = m.ascontiguousarray(g, dtype=Z.dtype)
         return (bk.sparse_softmax_cross_entropy_backward(Z, labels, lse, g),)
-    return make(out, "sparse_crossentropy_logits", (z,), backward)
+    return _reduced_node("sparse_crossentropy_logits", out, (z,), backward, reduction)
 
 
 mse = mean_squared_error
