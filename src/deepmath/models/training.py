@@ -38,7 +38,7 @@ class Trainer:
         self.compiled = False
         self.stop_training = False
         self.history = None
-        self._metric_ids = []
+        self._metric_ids, self._weighted_ids = [], []
         self._train_metrics = None
 
     # ---- compile ---------------------------------------------------------------------------
@@ -54,12 +54,13 @@ class Trainer:
         self._loss_fn = None if loss is None else losses.get(loss)
         if metrics is not None and not isinstance(metrics, (list, tuple)):
             raise TypeError(f"compile: metrics must be a list, got {type(metrics).__name__}")
-        self._metric_ids = list(metrics or []) + list(weighted_metrics or [])
+        self._metric_ids = list(metrics or [])
+        self._weighted_ids = list(weighted_metrics or [])
         self._train_metrics = None
         self._fused_loss = self._logits_loss()
         self.compiled = True
 
-    compiled_metrics_names = property(lambda self: list(self._metric_ids))
+    compiled_metrics_names = property(lambda self: self._metric_ids + self._weighted_ids)
 
     def _logits_loss(self):
         head = self._head()
@@ -74,8 +75,23 @@ class Trainer:
                                "loss='mse', optimizer='adam')")
 
     def _new_metrics(self, y, y_pred):
-        return [metrics_module.get(m, loss=self.loss, y_true=y, y_pred=y_pred)
-                for m in self._metric_ids]
+        """[(metric, weighted, name)], state reset, named as Keras logs them: a repeated name gets
+        _1, _2…; a weighted metric is 'weighted_<name>' when its name is taken."""
+        found, names = [], set()
+        for ids, weighted in ((self._metric_ids, False), (self._weighted_ids, True)):
+            for identifier in ids:
+                m = metrics_module.get(identifier, loss=self.loss, y_true=y, y_pred=y_pred)
+                m.reset_state()
+                name = m.name
+                if weighted and name in names:
+                    name = "weighted_" + name
+                base, k = name, 0
+                while name in names:
+                    k += 1
+                    name = f"{base}_{k}"
+                names.add(name)
+                found.append((m, weighted, name))
+        return found
 
     # ---- one batch -------------------------------------------------------------------------
     def _forward_loss(self, x, y, sample_weight, training):
@@ -107,16 +123,17 @@ class Trainer:
         return value, out
 
     def _update_metrics(self, metric_objs, y, out, sample_weight):
+        """Keras 3: `metrics` ignore sample weights, `weighted_metrics` use them."""
         if metric_objs:
             y_pred = self._predictions(out)
-            for m in metric_objs:
-                m.update_state(y, y_pred, sample_weight=sample_weight)
+            for m, weighted, _ in metric_objs:
+                m.update_state(y, y_pred, sample_weight=sample_weight if weighted else None)
 
     @staticmethod
     def _logs(tracker, metric_objs):
         logs = {"loss": tracker.result()}
-        for m in metric_objs:
-            logs[m.name] = m.result()
+        for m, _, name in metric_objs:
+            logs[name] = m.result()
         return logs
 
     # ---- data ------------------------------------------------------------------------------
@@ -190,9 +207,8 @@ class Trainer:
     def _fit_epoch(self, train, cbs, epoch):
         variables = self.trainable_weights
         tracker, logs = _RunningMean(), {}
-        if self._train_metrics is not None:
-            for m in self._train_metrics:
-                m.reset_state()
+        for m, _, _ in self._train_metrics or []:
+            m.reset_state()
         cbs.on_epoch_begin(epoch)
         for step, (xb, yb, swb) in enumerate(train.epoch()):
             cbs.on_train_batch_begin(step)
@@ -302,5 +318,5 @@ class Trainer:
         return logs["loss"] if len(logs) == 1 else list(logs.values())
 
     def reset_metrics(self):
-        for m in self._train_metrics or []:
+        for m, _, _ in self._train_metrics or []:
             m.reset_state()
