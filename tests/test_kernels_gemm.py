@@ -488,3 +488,29 @@ print("ok")
                          timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "ok" in out.stdout
+
+
+def test_gemm_binding_arguments():
+    """The binding's fast checks accept what the slow ones did: scalars of any numeric type,
+    activations by name or code, strided bias; and still name what is wrong."""
+    a = np.arange(6, dtype=np.float32).reshape(2, 3)
+    b = np.arange(12, dtype=np.float32).reshape(3, 4)
+    want = a.astype(np.float64) @ b
+    for alpha in (2, 2.0, np.float32(2), np.float64(2), "2"):
+        np.testing.assert_allclose(K.gemm(a, b, alpha=alpha), 2 * want)
+    c = np.ones((2, 4), np.float32)
+    np.testing.assert_allclose(K.gemm(a, b, beta=np.int64(3), c=c), want + 3)
+    for act in (None, 0, "linear", 1, "relu", True):
+        K.gemm(a, b, act=act)
+    with pytest.raises(TypeError, match="bias must be a numpy.ndarray"):
+        K.gemm(a, b, bias=[1, 2, 3, 4])
+    np.testing.assert_allclose(K.gemm(a, b, bias=np.arange(8, dtype=np.float32)[::2]),
+                               want + [0, 2, 4, 6])
+    with pytest.raises(ValueError, match=r"\(2, 3\) and \(4, 3\).*transb=False"):
+        K.gemm(a, b.T)
+    with pytest.raises(ValueError, match="activation"):
+        K.gemm(a, b, act=np.int64(1))
+    with pytest.raises(TypeError, match="c must be"):
+        K.gemm(a, b, c=[[0.0] * 4] * 2)
+    with pytest.raises(ValueError, match="c has shape"):
+        K.gemm(a, b, c=np.ones(8, np.float32))
