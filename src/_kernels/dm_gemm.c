@@ -1706,8 +1706,12 @@ DM_BATCHED(dm_dgemm_batched, double, dm_dgemm)
 #ifdef DM_GEMM_AVX2
 DM_AVX2 static double fma_chains_avx2(int64_t iters)
 {
-    __m256 x0 = _mm256_set1_ps(1.0f), x1 = x0, x2 = x0, x3 = x0, x4 = x0, x5 = x0, x6 = x0,
-           x7 = x0, x8 = x0, x9 = x0, x10 = x0, x11 = x0;
+    /* twelve different starting values: with equal ones the compiler merges the twelve
+     * identical chains into one (it did: the "peak" was one chain's latency-bound rate ×12) */
+    __m256 x0 = _mm256_set1_ps(1.0f), x1 = _mm256_set1_ps(1.001f), x2 = _mm256_set1_ps(1.002f),
+           x3 = _mm256_set1_ps(1.003f), x4 = _mm256_set1_ps(1.004f), x5 = _mm256_set1_ps(1.005f),
+           x6 = _mm256_set1_ps(1.006f), x7 = _mm256_set1_ps(1.007f), x8 = _mm256_set1_ps(1.008f),
+           x9 = _mm256_set1_ps(1.009f), x10 = _mm256_set1_ps(1.010f), x11 = _mm256_set1_ps(1.011f);
     const __m256 m = _mm256_set1_ps(0.999999f), a = _mm256_set1_ps(1e-7f);
     int64_t i;
     float out[8];
@@ -1733,7 +1737,7 @@ static double fma_chains_portable(int64_t iters)
     int64_t i;
     int r, j;
     double s = 0;
-    for (r = 0; r < 12; r++) for (j = 0; j < 8; j++) x[r][j] = 1.0f;
+    for (r = 0; r < 12; r++) for (j = 0; j < 8; j++) x[r][j] = 1.0f + 0.001f * (float)r;
     for (i = 0; i < iters; i++)
         for (r = 0; r < 12; r++) for (j = 0; j < 8; j++) x[r][j] = x[r][j] * 0.999999f + 1e-7f;
     for (r = 0; r < 12; r++) for (j = 0; j < 8; j++) s += x[r][j];
