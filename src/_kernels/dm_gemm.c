@@ -829,8 +829,8 @@ DM_SK_INLINE void sk_tile(const int MR, const int NV, int64_t kc, const float *a
     DM_SK_UNROLL for (r = 0; r < MR; r++) {
         ar[r] = a + r * a_rs;
         DM_SK_UNROLL for (v = 0; v < NV; v++) acc[r][v] = z;
-        _mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);
-        if (NV > 1) _mm_prefetch((const char *)(c + r * ldc + 8 * NV - 1), _MM_HINT_T0);
+        /* no prefetch of the C tile (kern_s_avx2 has one): equal or faster without, from
+         * 16³ (a fresh output array: 0.39 -> 0.36 µs a call) to 256³ */
     }
 #define DM_SK_STEP(LOADLAST)                                                                \
     for (p = 0; p < kc; p++, q += a_cs, b += b_rs) {                                        \
