@@ -694,12 +694,14 @@ static void gemm_no_k(const dm_impl *im, const dm_args *g)
  *  1. k <= 8 (sk_smallk; dZ·Wᵀ has k = 8): for each 8 columns, B(0..k-1, j..j+7) is held in
  *     k registers and the rows of C are swept under it, four at a time: k broadcasts and k
  *     FMA per row and 8 columns, nothing else. 11.1 -> 5.7 µs on 32×8·8×784 (transb).
- *  2. A transposed, n <= 16 (sk_ttile; xᵀ·dZ, m = 784, n = 8, k = 32): computed the other way
- *     round: a tile is 24 rows of C × up to 4 columns, its accumulators vectors along i loaded
- *     straight from the contiguous rows of the stored A, times a broadcast element of B; the
- *     tile is turned round in registers (4×8 -> 8×4) as it is written. Broadcasting A instead
- *     ran at ~1.0 FMA/cycle, this at ~1.75 (3 loads + 4 broadcasts per 12 FMA).
- *  3. n <= 12, A not transposed, k >= 16 (the dot path below: x·W of a classifier head).
+ *  2. A transposed, n <= 12, m >= 16 (sk_ttile; xᵀ·dZ, m = 784, n = 8, k = 32): computed the
+ *     other way round: a tile is 24 rows of C × up to 4 columns, its accumulators vectors
+ *     along i loaded straight from the contiguous rows of the stored A, times a broadcast
+ *     element of B; the tile is turned round in registers (4×8 -> 8×4) as it is written.
+ *     Broadcasting A instead ran at ~1.0 FMA/cycle, this at ~1.75 (3 loads + 4 broadcasts per
+ *     12 FMA); with 16 columns or fewer than 16 rows the tiles of 4 do worse (measured).
+ *  3. n <= 12, A not transposed, k large enough for n (the dot path below: x·W of a
+ *     classifier head).
  *  4. Otherwise tiles of h rows × 8·nv columns, the rows of C cut into tiles of nearly equal
  *     height (32 rows: 6,6,5,5,5,5 rather than 6,6,6,6,6,2: enough independent FMA chains in
  *     every tile and no row computed twice): 8-wide tiles up to 8 rows when n <= 8, 16-wide up
@@ -728,7 +730,8 @@ static void gemm_no_k(const dm_impl *im, const dm_args *g)
 #define DM_SK_MR2 6   /* tallest 16-wide tile: 12 accumulators (kern_s_avx2's 6×16) */
 #define DM_SK_MAXMR 8  /* DM_SK_MR1 */
 #define DM_SK_MAXNV 8  /* 1 row × 64 columns */
-#define DM_SK_TN 16   /* transposed A, n <= this: sk_ttile */
+#define DM_SK_TN 12   /* transposed A, n <= this and m >= DM_SK_TM: sk_ttile */
+#define DM_SK_TM 16
 #define DM_SK_INPLACE_M 24  /* B in place (not packed) for m up to this (4 tiles of 6) */
 #define DM_SK_INLINE DM_AVX2 static inline __attribute__((always_inline))
 
@@ -1179,8 +1182,8 @@ DM_AVX2 static void gemm_small_s_avx2_t(const dm_args *g)
 }
 
 /* ---- dot form: narrow C, A rows contiguous ---------------------------------------------------
- * n_full <= DM_SK_DOTN, A not transposed, k >= DM_SK_DOTK (the forward of a classifier head,
- * x(32×784)·W(784×8), 32×3136·3136×10, and matrix × vector). Each element of C is a dot
+ * n_full <= DM_SK_DOTN, A not transposed, k >= sk_dot_kmin[n_full] (a classifier head's
+ * forward x(32×784)·W(784×8), 32×3136·3136×10, matrix × vector). Each element of C is a dot
  * product of a row of A and a column of B, both contiguous once the block of B is transposed
  * (8×8 register transposes into a buffer on the stack; a transposed B already is: read in
  * place): acc[r][j] holds 8 partial sums (p ≡ l mod 8, one FMA chain each, in order, from 0),
@@ -1195,7 +1198,11 @@ DM_AVX2 static void gemm_small_s_avx2_t(const dm_args *g)
  * share, never a block of a wider product), and results stay bitwise identical for any
  * thread count (test_dot_path_reproducible_rows_and_threads). */
 #define DM_SK_DOTN 12
-#define DM_SK_DOTK 16
+/* the smallest k for which the dot path beats the broadcast tiles, by n (measured with m = 32
+ * and 784 on the Zen machine: the hadd reduction and the transposed block of B are paid once
+ * per tile and block; 8 columns are the broadcast tiles' best case) */
+static const int sk_dot_kmin[DM_SK_DOTN + 1] = {0, 16, 16, 16, 16, 128, 128, 128, 256,
+                                                64, 64, 64, 64};
 #define DM_SK_DMAXR 8
 #define DM_SK_DBYTES (16 << 10)  /* a block of Bᵀ; fixes the dot path's summation order */
 
@@ -1213,7 +1220,7 @@ DM_SK_INLINE void sk_dtile(const int R, const int J, int64_t kc, const float *a,
         DM_SK_UNROLL for (j = 0; j < 4; j++) acc[r][j] = z;
     }
 #define DM_SK_DSTEP(LOAD)                                                                   \
-    {                                                                                       \
+    if (R <= J) {  /* the R rows of A held, each row of Bᵀ loaded once */                   \
         __m256 x[DM_SK_DMAXR];                                                              \
         DM_SK_UNROLL for (r = 0; r < R; r++) {                                              \
             x[r] = LOAD(a + r * lda + p);                                                   \
@@ -1222,6 +1229,16 @@ DM_SK_INLINE void sk_dtile(const int R, const int J, int64_t kc, const float *a,
         DM_SK_UNROLL for (j = 0; j < J; j++) {                                              \
             const __m256 y = LOAD(bt + j * ldbt + p);                                       \
             DM_SK_UNROLL for (r = 0; r < R; r++) acc[r][j] = _mm256_fmadd_ps(x[r], y, acc[r][j]); \
+        }                                                                                   \
+    } else {  /* the J rows of Bᵀ held (4×3, 6×2, 8×1: R + R·J + 1 > 16 ymm) */             \
+        __m256 y[4];                                                                        \
+        DM_SK_UNROLL for (j = 0; j < J; j++) {                                              \
+            y[j] = LOAD(bt + j * ldbt + p);                                                 \
+            if (R > 1) __asm__("" : "+x"(y[j]));                                            \
+        }                                                                                   \
+        DM_SK_UNROLL for (r = 0; r < R; r++) {                                              \
+            const __m256 x = LOAD(a + r * lda + p);                                         \
+            DM_SK_UNROLL for (j = 0; j < J; j++) acc[r][j] = _mm256_fmadd_ps(x, y[j], acc[r][j]); \
         }                                                                                   \
     }
     for (p = 0; p < kf; p += 8) DM_SK_DSTEP(_mm256_loadu_ps)
@@ -1380,11 +1397,11 @@ DM_AVX2 static void gemm_small_s_avx2(const dm_args *g)
         sk_smallks[g->k - 1](g);
         return;
     }
-    if (g->transa && g->n <= DM_SK_TN) {
+    if (g->transa && g->n <= DM_SK_TN && g->m >= DM_SK_TM) {
         gemm_small_s_avx2_t(g);
         return;
     }
-    if (!g->transa && g->n_full <= DM_SK_DOTN && g->k >= DM_SK_DOTK) {
+    if (!g->transa && g->n_full <= DM_SK_DOTN && g->k >= sk_dot_kmin[g->n_full]) {
         gemm_small_s_avx2_dot(g, bbuf);
         return;
     }
@@ -1406,13 +1423,16 @@ DM_AVX2 static void gemm_small_s_avx2(const dm_args *g)
                 const float *bp;
                 int64_t bstride, t;
                 int bw;
-                if (!g->transb && (kc <= 64 || inplace_m || g->ldb <= 32)) {
+                if (!g->transb && (kc <= 64 || inplace_m || g->ldb <= 32) &&
+                    !(w < W && ntiles > 2 && W <= 16)) {
                     /* in place: rows of B contiguous and short, or the block shallow (a strip
-                     * of kc rows ldb apart shares the L1 sets), or used by few tiles */
+                     * of kc rows ldb apart shares the L1 sets), or used by few tiles; but a
+                     * narrow last panel used by many tiles is packed (zero-padded) rather than
+                     * loaded with a mask by each (784×32·32×9: 11.4 -> 10.6 µs) */
                     bp = B + pc * g->ldb + jr;
                     bstride = g->ldb;
                     bw = w;
-                } else {  /* nvp <= 2 here */
+                } else {  /* W <= 16 here */
                     sk_pack_b(g->transb ? B + jr * g->ldb + pc : B + pc * g->ldb + jr,
                               g->transb, g->ldb, kc, w, W, bbuf);
                     bp = bbuf;
