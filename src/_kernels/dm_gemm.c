@@ -1454,14 +1454,8 @@ DM_AVX2 static void gemm_small_s_avx2(const dm_args *g)
 #endif /* DM_GEMM_AVX2 */
 
 /* Small products: one thread, A read in place, B in place or packed one panel at a time. */
-static void gemm_small(const dm_impl *im, const dm_args *g)
+static void gemm_small_generic(const dm_impl *im, const dm_args *g)
 {
-#ifdef DM_GEMM_AVX2
-    if (im == &impl_s_avx2) {
-        gemm_small_s_avx2(g);
-        return;
-    }
-#endif
     DM_ALIGN(64) char bbuf[DM_MAX_KC * DM_MAX_NR * sizeof(double)];
     const size_t sz = im->size;
     const int mr = im->mr, nr = im->nr;
@@ -1498,6 +1492,19 @@ static void gemm_small(const dm_impl *im, const dm_args *g)
             }
         }
     }
+}
+
+/* gemm_small: float32 on AVX2 has its own kernels (gemm_small_s_avx2); called from here rather
+ * than from inside gemm_small_generic, whose 32 KiB stack buffer it does not need. */
+static void gemm_small(const dm_impl *im, const dm_args *g)
+{
+#ifdef DM_GEMM_AVX2
+    if (im == &impl_s_avx2) {
+        gemm_small_s_avx2(g);
+        return;
+    }
+#endif
+    gemm_small_generic(im, g);
 }
 
 /* The five loops, on the calling thread (gemm_any shares C among the threads first). */
