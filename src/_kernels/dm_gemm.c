@@ -706,13 +706,14 @@ static void gemm_no_k(const dm_impl *im, const dm_args *g)
  *     height (32 rows: 6,6,5,5,5,5 rather than 6,6,6,6,6,2: enough independent FMA chains in
  *     every tile and no row computed twice): 8-wide tiles up to 8 rows when n <= 8, 16-wide up
  *     to 6 rows otherwise, and wider panels when m is small and B is read in place (1×64, 2×48,
- *     3×32, 4×24: up to 12 accumulators for one to four rows of C; 1×784·784×128 7.4 -> 4.6
- *     µs). A is read in place. B is read in place when its rows are contiguous (transb == 0)
+ *     3×32, 4×24: up to 12 accumulators for one to four rows of C; 1×784·784×128 11.4 ->
+ *     4.6 µs). A is read in place. B is read in place when its rows are contiguous (transb == 0)
  *     and either short (ldb <= 32: the strip stays in L1 without set conflicts), or used by
  *     few tiles (m <= 24), or the block shallow (kc <= 64); a last panel narrower than its
- *     tile is then loaded with a lane mask, never past the end of B. Otherwise each panel is
- *     copied into a zero-padded buffer on the stack, a transposed one through 8×8 register
- *     transposes instead of a scalar gather.
+ *     tile is then loaded with a lane mask, never past the end of B (unless more than two
+ *     tiles use it: then it is packed). Otherwise each panel is copied into a zero-padded
+ *     buffer on the stack, a transposed one through 8×8 register transposes instead of a
+ *     scalar gather.
  *
  * What limits these kernels on the development machine (Zen 4, AVX2 code): 2 FMA a cycle,
  * reached with >= 12 independent accumulators, and about as many loads (broadcasts
