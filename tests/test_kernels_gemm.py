@@ -221,7 +221,8 @@ def test_portable_kernel_in_subprocess():
         "import numpy as np; from deepmath import _kernels as K\n"
         "assert K.gemm_kernel_name() == 'portable'\n"
         "rng = np.random.default_rng(0)\n"
-        "for m, n, k in [(1, 1, 1), (5, 9, 3), (37, 70, 300), (150, 130, 270)]:\n"
+        "for m, n, k in [(1, 1, 1), (5, 9, 3), (37, 70, 300), (150, 130, 270), (32, 8, 784),\n"
+        "                (784, 8, 32), (32, 784, 8), (32, 10, 300), (2, 100, 64)]:\n"
         "    for dt in (np.float32, np.float64):\n"
         "        a = rng.standard_normal((k, m)).astype(dt); b = rng.standard_normal((k, n)).astype(dt)\n"
         "        bias = rng.standard_normal(n).astype(dt)\n"
@@ -292,3 +293,224 @@ def test_dense_errors_and_forward_value():
               "relu")
     assert y.dtype == np.float32
     assert np.array_equal(y.data, [[0, 4], [0, 4]])
+
+
+# ---- skinny and small products (dm_gemm.c, "float32 small and skinny products") ---------------
+# The AVX2 float32 paths: tiles of 1..8 rows × 8..64 columns with B in place or packed, the
+# transposed-A path (n <= 16), the small-k path (k <= 8) and the dot path (n <= 12, A not
+# transposed, k >= 16). Sizes around their thresholds, every transpose, the epilogue.
+
+def close_strict(got, want, k):
+    """float32 against the float64 product of the same float32 inputs: rtol 1e-5."""
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.sqrt(max(k, 1)))
+
+
+SKINNY = [  # (m, n, k): the dense layer of a small step, its two gradients, the issue's shapes
+    (32, 8, 784), (784, 8, 32), (32, 784, 8), (32, 10, 3136), (64, 64, 64), (1, 128, 784),
+    (2, 128, 784), (3, 100, 300), (4, 70, 257), (7, 50, 100), (8, 128, 784), (16, 512, 512),
+    (25, 40, 300), (64, 1, 784), (64, 2, 100), (64, 3, 17), (13, 5, 16), (9, 11, 15),
+    (33, 12, 520), (33, 13, 520), (17, 16, 33), (17, 17, 33), (100, 9, 8), (70, 30, 1),
+    (65, 3, 5), (5, 1000, 7), (600, 20, 9), (200, 15, 40), (31, 24, 64), (6, 40, 65)]
+
+
+@pytest.mark.parametrize("m,n,k", SKINNY)
+def test_skinny_shapes_all_transposes(m, n, k):
+    rng = np.random.default_rng(m * 7 + n * 11 + k)
+    a, b = rand(rng, (m, k), np.float32), rand(rng, (k, n), np.float32)
+    want = a.astype(np.float64) @ b.astype(np.float64)
+    for ta in (False, True):
+        for tb in (False, True):
+            A = np.ascontiguousarray(a.T) if ta else a
+            B = np.ascontiguousarray(b.T) if tb else b
+            got = K.gemm(A, B, transa=ta, transb=tb)
+            assert got.dtype == np.float32
+            close_strict(got, want, k)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_skinny_threshold_sweep(dtype):
+    """Every m <= 9 and n <= 17 around the tile widths, k around 8 (small-k), 16 (dot) and
+    256 (KC), all transposes; float64 takes its old path and must stay as exact as before."""
+    rng = np.random.default_rng(21)
+    for k in (7, 8, 9, 15, 16, 17, 255, 257):
+        for m in (1, 2, 3, 4, 5, 6, 7, 8, 9, 24, 25):
+            for n in (1, 2, 3, 4, 5, 7, 8, 9, 12, 13, 16, 17, 33, 65):
+                a, b = rand(rng, (m, k), dtype), rand(rng, (k, n), dtype)
+                want = a.astype(np.float64) @ b.astype(np.float64)
+                for ta in (False, True):
+                    for tb in (False, True):
+                        got = K.gemm(np.ascontiguousarray(a.T) if ta else a,
+                                     np.ascontiguousarray(b.T) if tb else b,
+                                     transa=ta, transb=tb)
+                        if dtype == np.float32:
+                            close_strict(got, want, k)
+                        else:
+                            close(got, want, dtype, k)
+
+
+@pytest.mark.parametrize("act", ACTS)
+@pytest.mark.parametrize("m,n,k", [(32, 8, 784), (784, 8, 32), (32, 784, 8), (32, 10, 300),
+                                   (5, 13, 40), (2, 100, 64), (19, 3, 600), (40, 17, 5)])
+def test_skinny_epilogue(m, n, k, act):
+    """bias + activation and alpha/beta with c, on every path (transposes included)."""
+    rng = np.random.default_rng(m + n + k)
+    a, b = rand(rng, (m, k), np.float32), rand(rng, (k, n), np.float32)
+    bias, c0 = rand(rng, (n,), np.float32), rand(rng, (m, n), np.float32)
+    ab = a.astype(np.float64) @ b.astype(np.float64)
+    for ta in (False, True):
+        for tb in (False, True):
+            A = np.ascontiguousarray(a.T) if ta else a
+            B = np.ascontiguousarray(b.T) if tb else b
+            got = K.gemm(A, B, transa=ta, transb=tb, bias=bias, act=act)
+            close_strict(got, G.activation_reference(ab + bias, act), k)
+            got = K.gemm(A, B, transa=ta, transb=tb, alpha=-0.5, beta=2.0, c=c0.copy(),
+                         bias=bias, act=act)
+            close_strict(got, G.activation_reference(-0.5 * ab + 2.0 * c0 + bias, act), k)
+
+
+@pytest.mark.parametrize("m,n,k", [(32, 8, 784), (30, 10, 300), (9, 3, 20), (784, 8, 32),
+                                   (32, 784, 8), (3, 40, 100), (20, 17, 9)])
+def test_skinny_strided_views_stay_in_bounds(m, n, k):
+    """Row-strided A, B and C (lda > k, ldb > n, ldc > n) are read in place; the columns of
+    the wider C outside the view are never written, NaN in C is ignored when beta == 0."""
+    rng = np.random.default_rng(3 * m + n)
+    big_a, big_b = rand(rng, (m, k + 5), np.float32), rand(rng, (k, n + 3), np.float32)
+    a, b = big_a[:, 1:k + 1], big_b[:, 2:n + 2]
+    big_c = np.full((m, n + 6), 7.0, np.float32)
+    c = big_c[:, 3:n + 3]
+    c[...] = np.nan
+    bias = rand(rng, (n,), np.float32)
+    out = K.gemm(a, b, c=c, bias=bias, act="relu")
+    assert out is c
+    close_strict(c, G.activation_reference(a.astype(np.float64) @ b + bias, "relu"), k)
+    assert (big_c[:, :3] == 7).all() and (big_c[:, n + 3:] == 7).all()
+    # transposed operands given as views of wider arrays
+    at, bt = rand(rng, (k, m + 4), np.float32)[:, 2:m + 2], rand(rng, (n, k + 9), np.float32)[:, :k]
+    close_strict(K.gemm(at, bt, transa=True, transb=True), at.T.astype(np.float64) @ bt.T, k)
+
+
+def test_skinny_paths_bitwise_like_blocked_path():
+    """The new float32 paths sum every element exactly as the blocked path: a block of a
+    large product equals, bit for bit, the small product of the same rows and columns (the
+    dot path, n <= 12 with A not transposed and k >= 16, is left out: it has its own order)."""
+    rng = np.random.default_rng(4)
+    dm.set_num_threads(1)
+    for k in (300, 8):
+        m = 600 if k == 300 else 9000  # m·min(k, 256)·4 bytes > 256 KiB: the blocked path
+        a, b = rand(rng, (m, k), np.float32), rand(rng, (k, 40), np.float32)
+        bias = rand(rng, (40,), np.float32)
+        for ta in (False, True):
+            for tb in (False, True):
+                A = np.ascontiguousarray(a.T) if ta else a
+                B = np.ascontiguousarray(b.T) if tb else b
+                full = K.gemm(A, B, transa=ta, transb=tb, bias=bias, act="relu")
+                for i0, i1, j0, j1 in [(0, 32, 0, 8), (5, 37, 3, 11), (100, 101, 0, 40),
+                                       (7, 9, 1, 40), (0, 600, 20, 36), (3, 27, 0, 13),
+                                       (50, 834 if k == 8 else 530, 30, 40)]:
+                    if not ta and j1 - j0 <= 12 and k >= 16:
+                        continue
+                    As = A[:, i0:i1] if ta else A[i0:i1]
+                    Bs = B[j0:j1] if tb else B[:, j0:j1]
+                    part = K.gemm(np.ascontiguousarray(As), np.ascontiguousarray(Bs),
+                                  transa=ta, transb=tb, bias=bias[j0:j1], act="relu")
+                    assert part.tobytes() == full[i0:i1, j0:j1].tobytes(), (k, ta, tb, i0, j0)
+
+
+def test_dot_path_reproducible_rows_and_threads():
+    """The dot path's order depends on the product's n and k only: any block of rows, and
+    any thread count, gives the same bits."""
+    rng = np.random.default_rng(8)
+    a, b = rand(rng, (3000, 300), np.float32), rand(rng, (300, 10), np.float32)
+    bt = np.ascontiguousarray(b.T)
+    dm.set_num_threads(1)
+    one = K.matmul(a, b)
+    one_t = K.gemm(a, bt, transb=True)
+    assert one.tobytes() == one_t.tobytes()  # B transposed in place or packed: same sums
+    close_strict(one, a.astype(np.float64) @ b, 300)
+    assert K.matmul(a[17:50], b).tobytes() == one[17:50].tobytes()
+    dm.set_num_threads(2)  # 3000·300·10 > 2^23: rows shared by the two threads
+    assert K.matmul(a, b).tobytes() == one.tobytes()
+
+
+def test_skinny_float64_unaffected():
+    rng = np.random.default_rng(9)
+    for m, n, k in [(32, 8, 784), (784, 8, 32), (32, 784, 8), (32, 10, 3136), (1, 128, 784)]:
+        a, b = rand(rng, (m, k), np.float64), rand(rng, (k, n), np.float64)
+        np.testing.assert_allclose(K.gemm(a, b), a @ b, rtol=1e-12, atol=1e-12 * k)
+        np.testing.assert_allclose(K.gemm(np.ascontiguousarray(a.T), b, transa=True), a @ b,
+                                   rtol=1e-12, atol=1e-12 * k)
+
+
+def test_skinny_no_read_past_the_end():
+    """Every operand ends where a PROT_NONE page begins: a kernel reading one float too far
+    (a full-width load of a narrow panel, a row past m) would crash the subprocess."""
+    import subprocess
+    import sys
+    if not sys.platform.startswith("linux"):
+        pytest.skip("mmap/mprotect guard pages: Linux only")
+    code = r'''
+import ctypes, mmap
+import numpy as np
+from deepmath import _kernels as K
+libc = ctypes.CDLL(None, use_errno=True)
+libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+keep = []
+def at_end(x):
+    """a copy of x whose last byte is the last byte before a PROT_NONE page"""
+    n = x.nbytes
+    pages = (n + mmap.PAGESIZE - 1) // mmap.PAGESIZE + 1
+    buf = mmap.mmap(-1, pages * mmap.PAGESIZE)
+    base = ctypes.addressof(ctypes.c_char.from_buffer(buf))
+    guard = base + (pages - 1) * mmap.PAGESIZE
+    assert libc.mprotect(guard, mmap.PAGESIZE, 0) == 0
+    off = (pages - 1) * mmap.PAGESIZE - n
+    y = np.frombuffer(buf, dtype=x.dtype, count=x.size, offset=off).reshape(x.shape)
+    y[...] = x
+    keep.append(buf)
+    return y
+rng = np.random.default_rng(0)
+for m, n, k in [(32, 8, 784), (784, 8, 32), (32, 784, 8), (32, 10, 3136), (7, 3, 9), (5, 13, 7),
+                (3, 5, 17), (1, 1, 1), (2, 70, 300), (9, 17, 5), (64, 1, 100), (13, 12, 16)]:
+    for ta in (0, 1):
+        for tb in (0, 1):
+            a = rng.standard_normal((k, m) if ta else (m, k)).astype(np.float32)
+            b = rng.standard_normal((n, k) if tb else (k, n)).astype(np.float32)
+            bias = rng.standard_normal(n).astype(np.float32)
+            A, B, BIAS = at_end(a), at_end(b), at_end(bias)
+            C = at_end(np.zeros((m, n), np.float32))
+            K.gemm(A, B, transa=bool(ta), transb=bool(tb), bias=BIAS, act="relu", c=C,
+                   beta=0.5)
+            want = np.maximum((a.T if ta else a).astype(np.float64) @ (b.T if tb else b) + bias, 0)
+            np.testing.assert_allclose(C, want, rtol=1e-5, atol=1e-5 * np.sqrt(k))
+print("ok")
+'''
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "ok" in out.stdout
+
+
+def test_gemm_binding_arguments():
+    """The binding's fast checks accept what the slow ones did: scalars of any numeric type,
+    activations by name or code, strided bias; and still name what is wrong."""
+    a = np.arange(6, dtype=np.float32).reshape(2, 3)
+    b = np.arange(12, dtype=np.float32).reshape(3, 4)
+    want = a.astype(np.float64) @ b
+    for alpha in (2, 2.0, np.float32(2), np.float64(2), "2"):
+        np.testing.assert_allclose(K.gemm(a, b, alpha=alpha), 2 * want)
+    c = np.ones((2, 4), np.float32)
+    np.testing.assert_allclose(K.gemm(a, b, beta=np.int64(3), c=c), want + 3)
+    for act in (None, 0, "linear", 1, "relu", True):
+        K.gemm(a, b, act=act)
+    with pytest.raises(TypeError, match="bias must be a numpy.ndarray"):
+        K.gemm(a, b, bias=[1, 2, 3, 4])
+    np.testing.assert_allclose(K.gemm(a, b, bias=np.arange(8, dtype=np.float32)[::2]),
+                               want + [0, 2, 4, 6])
+    with pytest.raises(ValueError, match=r"\(2, 3\) and \(4, 3\).*transb=False"):
+        K.gemm(a, b.T)
+    with pytest.raises(ValueError, match="activation"):
+        K.gemm(a, b, act=np.int64(1))
+    with pytest.raises(TypeError, match="c must be"):
+        K.gemm(a, b, c=[[0.0] * 4] * 2)
+    with pytest.raises(ValueError, match="c has shape"):
+        K.gemm(a, b, c=np.ones(8, np.float32))

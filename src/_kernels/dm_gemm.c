@@ -23,7 +23,9 @@
  *
  * Small or narrow products (see DM_GEMM_SMALL) skip the packing of A: the micro-kernel reads A
  * in place through its strides, B is read in place or packed one panel at a time into a buffer
- * on the stack. Small ones also skip the thread team (DM_GEMM_PARALLEL_MIN).
+ * on the stack. Small ones also skip the thread team (DM_GEMM_PARALLEL_MIN). In float32 on
+ * AVX2 they run kernels of their own, sized for skinny shapes (n or m up to 16, k <= 8: see
+ * "float32 small and skinny products" below).
  *
  * Threads: OpenMP only (dm_get_num_threads()). This file never calls a BLAS, so there is no
  * oversubscription with numpy's OpenBLAS from here; a caller mixing both should still keep
@@ -652,6 +654,7 @@ typedef struct {
     char *C;
     const char *bias;
     int act;
+    int64_t n_full;  /* n of the whole product (a thread's block may be narrower) */
 } dm_args;
 
 /* k == 0 (or nothing to sum): C = beta*C + bias, then act. */
@@ -679,8 +682,780 @@ static void gemm_no_k(const dm_impl *im, const dm_args *g)
     }
 }
 
+#ifdef DM_GEMM_AVX2
+/* ---- float32 small and skinny products on AVX2+FMA -----------------------------------------
+ * gemm_small's float32 path on AVX2: the dense layers of small training steps (x(32×784)·W
+ * (784×8) + b, the gradients xᵀ·dZ and dZ·Wᵀ, 32×3136·3136×10), products with few rows, and
+ * small squares. There kern_s_avx2's 6×16 tiles wasted half their lanes (n = 8) or most of
+ * them (n = 1..4), computed 6 rows for a remainder of 2, paid a tile's set-up and epilogue
+ * for 8 FMA when k = 8, packed panels used once and gathered a transposed B one float at a
+ * time. Four paths, chosen in gemm_small_s_avx2:
+ *
+ *  1. k <= 8 (sk_smallk; dZ·Wᵀ has k = 8): for each 8 columns, B(0..k-1, j..j+7) is held in
+ *     k registers and the rows of C are swept under it, four at a time: k broadcasts and k
+ *     FMA per row and 8 columns, nothing else. 11.1 -> 5.7 µs on 32×8·8×784 (transb).
+ *  2. A transposed, n <= 12, m >= 16 (sk_ttile; xᵀ·dZ, m = 784, n = 8, k = 32): computed the
+ *     other way round: a tile is 24 rows of C × up to 4 columns, its accumulators vectors
+ *     along i loaded straight from the contiguous rows of the stored A, times a broadcast
+ *     element of B; the tile is turned round in registers (4×8 -> 8×4) as it is written.
+ *     Broadcasting A instead ran at ~1.0 FMA/cycle, this at ~1.75 (3 loads + 4 broadcasts per
+ *     12 FMA); with 16 columns or fewer than 16 rows the tiles of 4 do worse (measured).
+ *  3. n <= 12, A not transposed, k large enough for n (the dot path below: x·W of a
+ *     classifier head).
+ *  4. Otherwise tiles of h rows × 8·nv columns, the rows of C cut into tiles of nearly equal
+ *     height (32 rows: 6,6,5,5,5,5 rather than 6,6,6,6,6,2: enough independent FMA chains in
+ *     every tile and no row computed twice): 8-wide tiles up to 8 rows when n <= 8, 16-wide up
+ *     to 6 rows otherwise, and wider panels when m is small and B is read in place (1×64, 2×48,
+ *     3×32, 4×24: up to 12 accumulators for one to four rows of C; 1×784·784×128 11.4 ->
+ *     4.6 µs). A is read in place. B is read in place when its rows are contiguous (transb == 0)
+ *     and either short (ldb <= 32: the strip stays in L1 without set conflicts), or used by
+ *     few tiles (m <= 24), or the block shallow (kc <= 64); a last panel narrower than its
+ *     tile is then loaded with a lane mask, never past the end of B (unless more than two
+ *     tiles use it: then it is packed). Otherwise each panel is copied into a zero-padded
+ *     buffer on the stack, a transposed one through 8×8 register transposes instead of a
+ *     scalar gather.
+ *
+ * What limits these kernels on the development machine (Zen 4, AVX2 code): 2 FMA a cycle,
+ * reached with >= 12 independent accumulators, and about as many loads (broadcasts
+ * included) a cycle; a tile that needs one broadcast per FMA (8 columns, A not transposed)
+ * tops out near 1.5 FMA/cycle, hence the dot path for narrow C.
+ *
+ * Paths 1, 2 and 4 sum every element of C exactly as the blocked path and kern_s_avx2: one
+ * FMA chain from 0 over p in order within each KC block (fma(a, b, acc) == fma(b, a, acc)),
+ * each block added to C with the same epilogue arithmetic (op for op, never contracted). So
+ * which of them runs, on which tile, never changes a bit (test_skinny_paths_bitwise_like_
+ * blocked_path). The dot path has its own fixed order, chosen from the whole product's shape
+ * only (see there). Results stay bitwise identical for any thread count.
+ */
+#define DM_SK_MR1 8   /* tallest 8-wide tile: 8 accumulators (10 or 12 were not faster) */
+#define DM_SK_MR2 6   /* tallest 16-wide tile: 12 accumulators (kern_s_avx2's 6×16) */
+#define DM_SK_MAXMR 8  /* DM_SK_MR1 */
+#define DM_SK_MAXNV 8  /* 1 row × 64 columns */
+#define DM_SK_TN 12   /* transposed A, n <= this and m >= DM_SK_TM: sk_ttile */
+#define DM_SK_TM 16
+#define DM_SK_INPLACE_M 24  /* B in place (not packed) for m up to this (4 tiles of 6) */
+#define DM_SK_INLINE DM_AVX2 static inline __attribute__((always_inline))
+
+/* mask of the first `lanes` lanes (none if lanes <= 0, all if lanes >= 8) */
+DM_SK_INLINE __m256i sk_mask(int lanes)
+{
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(lanes), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+/* The epilogue's parameters in registers: read once a tile (through e, the compiler would
+ * reload them after every store to C). */
+typedef struct {
+    __m256 alpha, beta;
+    const float *bias;  /* at the tile's first column; NULL: none */
+    int first, last, act, beta0;  /* beta0: first block with beta == 0, C only written */
+} sk_ep;
+
+DM_SK_INLINE sk_ep sk_ep_of(const dm_epi *e)
+{
+    sk_ep ep;
+    ep.alpha = _mm256_set1_ps((float)e->alpha);
+    ep.beta = _mm256_set1_ps((float)e->beta);
+    ep.bias = (const float *)e->bias;
+    ep.first = e->first;
+    ep.last = e->last;
+    ep.act = e->act;
+    ep.beta0 = e->first && e->beta == 0;
+    /* opaque from here on: keeps GCC from re-deriving the flags from e (a double compare
+     * and branches per row) inside the loops */
+    __asm__("" : "+r"(ep.first), "+r"(ep.last), "+r"(ep.act), "+r"(ep.beta0));
+    return ep;
+}
+
+/* C[0..8) (lanes of m when !full) = epilogue(acc): epi_row8_s's arithmetic, op for op. */
+DM_SK_INLINE void sk_store8(__m256 acc, float *c, const float *bias, const sk_ep *ep, int full,
+                            __m256i m)
+{
+    __m256 v = _mm256_mul_ps(ep->alpha, acc);
+    if (!ep->first) v = _mm256_add_ps(full ? _mm256_loadu_ps(c) : _mm256_maskload_ps(c, m), v);
+    else if (!ep->beta0)
+        v = _mm256_add_ps(v, _mm256_mul_ps(ep->beta, full ? _mm256_loadu_ps(c)
+                                                          : _mm256_maskload_ps(c, m)));
+    if (ep->last) {
+        if (bias) v = _mm256_add_ps(v, full ? _mm256_loadu_ps(bias) : _mm256_maskload_ps(bias, m));
+        if (ep->act == DM_ACT_RELU) {  /* x <= 0 ? 0 : x, NaN passes through */
+            const __m256 z = _mm256_setzero_ps();
+            v = _mm256_blendv_ps(v, z, _mm256_cmp_ps(v, z, _CMP_LE_OQ));
+        }
+    }
+    if (full) _mm256_storeu_ps(c, v);
+    else _mm256_maskstore_ps(c, m, v);
+}
+
+/* The same for 4 columns (xmm), lanes of m. */
+DM_SK_INLINE void sk_store4(__m128 acc, float *c, const float *bias, const sk_ep *ep, int full,
+                            __m128i m)
+{
+    __m128 v = _mm_mul_ps(_mm256_castps256_ps128(ep->alpha), acc);
+    if (!ep->first) v = _mm_add_ps(full ? _mm_loadu_ps(c) : _mm_maskload_ps(c, m), v);
+    else if (!ep->beta0)
+        v = _mm_add_ps(v, _mm_mul_ps(_mm256_castps256_ps128(ep->beta),
+                                     full ? _mm_loadu_ps(c) : _mm_maskload_ps(c, m)));
+    if (ep->last) {
+        if (bias) v = _mm_add_ps(v, full ? _mm_loadu_ps(bias) : _mm_maskload_ps(bias, m));
+        if (ep->act == DM_ACT_RELU) {
+            const __m128 z = _mm_setzero_ps();
+            v = _mm_blendv_ps(v, z, _mm_cmp_ps(v, z, _CMP_LE_OQ));
+        }
+    }
+    if (full) _mm_storeu_ps(c, v);
+    else _mm_maskstore_ps(c, m, v);
+}
+
+/* Activations other than ReLU, on the h×w tile just stored (last KC block only). */
+static void sk_act(float *c, int64_t ldc, int h, int w, int act)
+{
+    int i, j;
+    for (i = 0; i < h; i++)
+        for (j = 0; j < w; j++) c[i * ldc + j] = act_s(c[i * ldc + j], act);
+}
+
+#define DM_SK_UNROLL _Pragma("GCC unroll 16")
+
+/* The MR×(8·NV) tile at c (MR, NV compile-time constants once inlined, MR·NV <= 12), nr
+ * valid columns (8·(NV-1) < nr <= 8·NV), of which B has bw readable ones (bw < 8·NV: its last
+ * vector is loaded with a mask). Whichever of the MR broadcasts or the NV rows of B are fewer
+ * are held in registers through a step: at most 16 ymm live. */
+DM_SK_INLINE void sk_tile(const int MR, const int NV, int64_t kc, const float *a, int64_t a_rs,
+                          int64_t a_cs, const float *b, int64_t b_rs, int bw, float *c,
+                          int64_t ldc, int nr, const dm_epi *e)
+{
+    __m256 acc[DM_SK_MAXMR][DM_SK_MAXNV];
+    const float *ar[DM_SK_MAXMR];
+    const __m256 z = _mm256_setzero_ps();
+    const __m256i bm = sk_mask(bw - 8 * (NV - 1));
+    int64_t p, q = 0;
+    int r, v;
+    DM_SK_UNROLL for (r = 0; r < MR; r++) {
+        ar[r] = a + r * a_rs;
+        DM_SK_UNROLL for (v = 0; v < NV; v++) acc[r][v] = z;
+        /* no prefetch of the C tile (kern_s_avx2 has one): equal or faster without, from
+         * 16³ (a fresh output array: 0.39 -> 0.36 µs a call) to 256³ */
+    }
+#define DM_SK_STEP(LOADLAST)                                                                \
+    for (p = 0; p < kc; p++, q += a_cs, b += b_rs) {                                        \
+        if (MR <= NV) {  /* the broadcasts held, each row of B loaded once */               \
+            __m256 x[DM_SK_MAXMR];                                                          \
+            DM_SK_UNROLL for (r = 0; r < MR; r++) x[r] = _mm256_broadcast_ss(ar[r] + q);    \
+            DM_SK_UNROLL for (v = 0; v < NV; v++) {                                         \
+                __m256 y = v < NV - 1 ? _mm256_loadu_ps(b + 8 * v) : LOADLAST;              \
+                if (MR > 1) __asm__("" : "+x"(y)); /* one load, not one per FMA */          \
+                DM_SK_UNROLL for (r = 0; r < MR; r++)                                       \
+                    acc[r][v] = _mm256_fmadd_ps(x[r], y, acc[r][v]);                        \
+            }                                                                               \
+        } else {  /* the row of B held, each broadcast once */                              \
+            __m256 y[DM_SK_MAXNV];                                                          \
+            DM_SK_UNROLL for (v = 0; v < NV; v++)                                           \
+                y[v] = v < NV - 1 ? _mm256_loadu_ps(b + 8 * v) : LOADLAST;                  \
+            DM_SK_UNROLL for (r = 0; r < MR; r++) {                                         \
+                const __m256 x = _mm256_broadcast_ss(ar[r] + q);                            \
+                DM_SK_UNROLL for (v = 0; v < NV; v++)                                       \
+                    acc[r][v] = _mm256_fmadd_ps(x, y[v], acc[r][v]);                        \
+            }                                                                               \
+        }                                                                                   \
+    }
+    if (bw >= 8 * NV) {
+        DM_SK_STEP(_mm256_loadu_ps(b + 8 * (NV - 1)))
+    } else {
+        DM_SK_STEP(_mm256_maskload_ps(b + 8 * (NV - 1), bm))
+    }
+#undef DM_SK_STEP
+    {
+        const sk_ep ep = sk_ep_of(e);
+        const int lv = nr - 8 * (NV - 1);  /* valid lanes of the last vector, 1..8 */
+        const __m256i m = sk_mask(lv);
+        DM_SK_UNROLL for (r = 0; r < MR; r++) {
+            DM_SK_UNROLL for (v = 0; v < NV; v++)
+                sk_store8(acc[r][v], c + r * ldc + 8 * v, ep.bias ? ep.bias + 8 * v : NULL, &ep,
+                          v < NV - 1 || lv == 8, m);
+        }
+        if (ep.last && ep.act != DM_ACT_NONE && ep.act != DM_ACT_RELU) sk_act(c, ldc, MR, nr, ep.act);
+    }
+}
+
+/* The tile of rows 0..h-1 (8·(VI-1) < h <= 8·VI) × columns 0..J-1 of C for a transposed A
+ * (A(i, p) = a[p·lda + i]) and B(p, j) = b[p·b_ps + j·b_js]: acc[v][j] holds C(8v..8v+7, j),
+ * summed like every other path; written through a 4×8 -> 8×4 register transpose. */
+DM_SK_INLINE void sk_ttile(const int VI, const int J, int64_t kc, const float *a, int64_t lda,
+                           const float *b, int64_t b_ps, int64_t b_js, float *c, int64_t ldc,
+                           int h, int w, const dm_epi *e)
+{
+    __m256 acc[3][4];
+    const __m256 z = _mm256_setzero_ps();
+    const __m256i am = sk_mask(h - 8 * (VI - 1));
+    int64_t p;
+    int v, j;
+    DM_SK_UNROLL for (v = 0; v < VI; v++) {
+        DM_SK_UNROLL for (j = 0; j < 4; j++) acc[v][j] = z;
+    }
+#define DM_SK_TSTEP(LOADLAST)                                                               \
+    for (p = 0; p < kc; p++, a += lda, b += b_ps) {                                         \
+        __m256 x[3];                                                                        \
+        DM_SK_UNROLL for (v = 0; v < VI; v++)                                               \
+            x[v] = v < VI - 1 ? _mm256_loadu_ps(a + 8 * v) : LOADLAST;                      \
+        DM_SK_UNROLL for (j = 0; j < J; j++) {                                              \
+            const __m256 y = _mm256_broadcast_ss(b + j * b_js);                             \
+            DM_SK_UNROLL for (v = 0; v < VI; v++) acc[v][j] = _mm256_fmadd_ps(x[v], y, acc[v][j]); \
+        }                                                                                   \
+    }
+    if (h == 8 * VI) {
+        DM_SK_TSTEP(_mm256_loadu_ps(a + 8 * (VI - 1)))
+    } else {
+        DM_SK_TSTEP(_mm256_maskload_ps(a + 8 * (VI - 1), am))
+    }
+#undef DM_SK_TSTEP
+    {
+        const sk_ep ep = sk_ep_of(e);
+        const __m128i m = _mm256_castsi256_si128(sk_mask(w));
+        DM_SK_UNROLL for (v = 0; v < VI; v++) {
+            /* rows 8v+l, l = 0..7: u[l & 3] holds row l in its low half (l < 4) or high half */
+            const __m256 t0 = _mm256_unpacklo_ps(acc[v][0], acc[v][1]),
+                         t1 = _mm256_unpackhi_ps(acc[v][0], acc[v][1]),
+                         t2 = _mm256_unpacklo_ps(acc[v][2], acc[v][3]),
+                         t3 = _mm256_unpackhi_ps(acc[v][2], acc[v][3]);
+            __m256 u[4];
+            int l;
+            u[0] = _mm256_shuffle_ps(t0, t2, 0x44);
+            u[1] = _mm256_shuffle_ps(t0, t2, 0xEE);
+            u[2] = _mm256_shuffle_ps(t1, t3, 0x44);
+            u[3] = _mm256_shuffle_ps(t1, t3, 0xEE);
+            DM_SK_UNROLL for (l = 0; l < 8; l++) {
+                const int i = 8 * v + l;
+                if (v < VI - 1 || i < h) {
+                    const __m128 row = l < 4 ? _mm256_castps256_ps128(u[l])
+                                             : _mm256_extractf128_ps(u[l - 4], 1);
+                    sk_store4(row, c + i * ldc, ep.bias, &ep, J == 4 && w == 4, m);
+                }
+            }
+        }
+        if (ep.last && ep.act != DM_ACT_NONE && ep.act != DM_ACT_RELU) sk_act(c, ldc, h, w, ep.act);
+    }
+}
+
+typedef void (*dm_sk_kern)(int64_t kc, const float *a, int64_t a_rs, int64_t a_cs,
+                           const float *b, int64_t b_rs, int bw, float *c, int64_t ldc, int nr,
+                           const dm_epi *e);
+typedef void (*dm_sk_tkern)(int64_t kc, const float *a, int64_t lda, const float *b,
+                            int64_t b_ps, int64_t b_js, float *c, int64_t ldc, int h, int w,
+                            const dm_epi *e);
+#define DM_SK_INST(MR, NV)                                                                  \
+DM_AVX2 static void sk_##MR##x##NV(int64_t kc, const float *a, int64_t a_rs, int64_t a_cs,  \
+                                   const float *b, int64_t b_rs, int bw, float *c,          \
+                                   int64_t ldc, int nr, const dm_epi *e)                    \
+{                                                                                           \
+    sk_tile(MR, NV, kc, a, a_rs, a_cs, b, b_rs, bw, c, ldc, nr, e);                         \
+}
+DM_SK_INST(1, 1) DM_SK_INST(1, 2) DM_SK_INST(1, 3) DM_SK_INST(1, 4)
+DM_SK_INST(1, 5) DM_SK_INST(1, 6) DM_SK_INST(1, 7) DM_SK_INST(1, 8)
+DM_SK_INST(2, 1) DM_SK_INST(2, 2) DM_SK_INST(2, 3) DM_SK_INST(2, 4)
+DM_SK_INST(2, 5) DM_SK_INST(2, 6)
+DM_SK_INST(3, 1) DM_SK_INST(3, 2) DM_SK_INST(3, 3) DM_SK_INST(3, 4)
+DM_SK_INST(4, 1) DM_SK_INST(4, 2) DM_SK_INST(4, 3)
+DM_SK_INST(5, 1) DM_SK_INST(5, 2) DM_SK_INST(6, 1) DM_SK_INST(6, 2)
+DM_SK_INST(7, 1) DM_SK_INST(8, 1)
+#undef DM_SK_INST
+/* sk_kerns[MR-1][NV-1]: the tiles the driver can ask for (NV <= sk_nv_of[MR]) */
+static const dm_sk_kern sk_kerns[DM_SK_MAXMR][DM_SK_MAXNV] = {
+    {sk_1x1, sk_1x2, sk_1x3, sk_1x4, sk_1x5, sk_1x6, sk_1x7, sk_1x8},
+    {sk_2x1, sk_2x2, sk_2x3, sk_2x4, sk_2x5, sk_2x6, NULL, NULL},
+    {sk_3x1, sk_3x2, sk_3x3, sk_3x4, NULL, NULL, NULL, NULL},
+    {sk_4x1, sk_4x2, sk_4x3, NULL, NULL, NULL, NULL, NULL},
+    {sk_5x1, sk_5x2, NULL, NULL, NULL, NULL, NULL, NULL},
+    {sk_6x1, sk_6x2, NULL, NULL, NULL, NULL, NULL, NULL},
+    {sk_7x1, NULL, NULL, NULL, NULL, NULL, NULL, NULL},
+    {sk_8x1, NULL, NULL, NULL, NULL, NULL, NULL, NULL}};
+/* the widest panel (in ymm) for tiles of h rows: at most 12 accumulators and 16 ymm in all;
+ * 1×64 since a row of B is used once anyway; 2×32 rather than 2×48, which GCC compiles with
+ * every row of B loaded twice (measured slower) */
+static const int sk_nv_of[DM_SK_MAXMR + 1] = {0, 8, 6, 4, 3, 2, 2, 1, 1};
+
+#define DM_SK_TINST(VI, J)                                                                  \
+DM_AVX2 static void skt_##VI##x##J(int64_t kc, const float *a, int64_t lda, const float *b, \
+                                   int64_t b_ps, int64_t b_js, float *c, int64_t ldc, int h,\
+                                   int w, const dm_epi *e)                                  \
+{                                                                                           \
+    sk_ttile(VI, J, kc, a, lda, b, b_ps, b_js, c, ldc, h, w, e);                            \
+}
+DM_SK_TINST(1, 1) DM_SK_TINST(1, 2) DM_SK_TINST(1, 3) DM_SK_TINST(1, 4)
+DM_SK_TINST(2, 1) DM_SK_TINST(2, 2) DM_SK_TINST(2, 3) DM_SK_TINST(2, 4)
+DM_SK_TINST(3, 1) DM_SK_TINST(3, 2) DM_SK_TINST(3, 3) DM_SK_TINST(3, 4)
+#undef DM_SK_TINST
+static const dm_sk_tkern sk_tkerns[3][4] = {{skt_1x1, skt_1x2, skt_1x3, skt_1x4},
+                                            {skt_2x1, skt_2x2, skt_2x3, skt_2x4},
+                                            {skt_3x1, skt_3x2, skt_3x3, skt_3x4}};
+
+/* 8×8 transpose in registers */
+DM_SK_INLINE void sk_transpose8(__m256 *r)
+{
+    const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]),
+                 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]),
+                 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]),
+                 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE),
+                 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE),
+                 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE),
+                 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    r[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
+    r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+    r[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
+    r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+    r[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
+    r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+    r[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
+    r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
+/* dst (kc × W, W = 8 or 16, zero past column w) = the panel B(p, j), p < kc, j < w: for a
+ * transposed B, B(p, j) = X[j·ldb + p] (rows contiguous along p: 8×8 blocks transposed in
+ * registers), else X[p·ldb + j]. Reads nothing outside the panel. */
+DM_AVX2 static void sk_pack_b(const float *X, int trans, int64_t ldb, int64_t kc, int w, int W,
+                              float *dst)
+{
+    int64_t p0;
+    int j0, j;
+    if (trans) {
+        for (j0 = 0; j0 < W; j0 += 8)
+            for (p0 = 0; p0 < kc; p0 += 8) {
+                const int pl = kc - p0 < 8 ? (int)(kc - p0) : 8;
+                const __m256i pm = sk_mask(pl);
+                __m256 r[8];
+                for (j = 0; j < 8; j++)
+                    if (j0 + j >= w) r[j] = _mm256_setzero_ps();
+                    else if (pl == 8) r[j] = _mm256_loadu_ps(X + (j0 + j) * ldb + p0);
+                    else r[j] = _mm256_maskload_ps(X + (j0 + j) * ldb + p0, pm);
+                sk_transpose8(r);
+                for (j = 0; j < pl; j++) _mm256_storeu_ps(dst + (p0 + j) * W + j0, r[j]);
+            }
+    } else {
+        const __m256i m0 = sk_mask(w), m1 = sk_mask(w - 8);
+        if (w == W)
+            for (p0 = 0; p0 < kc; p0++) {
+                const float *x = X + p0 * ldb;
+                _mm256_store_ps(dst + p0 * W, _mm256_loadu_ps(x));
+                if (W > 8) _mm256_store_ps(dst + p0 * W + 8, _mm256_loadu_ps(x + 8));
+            }
+        else
+            for (p0 = 0; p0 < kc; p0++) {
+                const float *x = X + p0 * ldb;
+                _mm256_store_ps(dst + p0 * W, _mm256_maskload_ps(x, m0));
+                if (W > 8) _mm256_store_ps(dst + p0 * W + 8, _mm256_maskload_ps(x + 8, m1));
+            }
+    }
+}
+
+/* k <= 8 (one KC block), K = k: for each panel of 8 columns, B(0..K-1, panel) is held in K
+ * registers (a transposed B is turned round by one 8×8 register transpose) and a block of
+ * rows of C is swept under it, each row K broadcasts and K FMAs (one chain from 0, like every
+ * other path) then the epilogue: no tile set-up, no packing buffer. dZ·Wᵀ (32×8·8×784) spent
+ * half its time in the set-up and epilogue of 6×16 tiles of depth 8. */
+#define DM_SK_KROWS 64  /* rows of a block: its A rows (K floats each) stay in L1 */
+DM_SK_INLINE void sk_smallk(const int K, const dm_args *g)
+{
+    DM_ALIGN(32) float abuf[DM_SK_KROWS * 8];
+    const float *A = (const float *)g->A, *B = (const float *)g->B;
+    float *C = (float *)g->C;
+    const int64_t m = g->m, n = g->n, lda = g->lda, ldb = g->ldb, ldc = g->ldc;
+    const int transa = g->transa, transb = g->transb;
+    const __m256i km = sk_mask(K);
+    dm_epi e;
+    int64_t i0, i, j0;
+    e.alpha = g->alpha;
+    e.beta = g->beta;
+    e.first = e.last = 1;
+    e.act = g->act;
+    e.bias = g->bias;
+    {
+        const sk_ep ep = sk_ep_of(&e);
+        for (i0 = 0; i0 < m; i0 += DM_SK_KROWS) {
+            const int64_t i1 = m - i0 < DM_SK_KROWS ? m : i0 + DM_SK_KROWS;
+            /* rows i0..i1-1 of op(A) copied into abuf, 8 floats apart (zero past K): the
+             * loops below then address A with constant offsets from one pointer */
+            if (transa) {  /* columns of the stored A, turned round 8×8 in registers */
+                int64_t q;
+                for (q = i0; q < i1; q += 8) {
+                    const __m256i qm = sk_mask((int)(i1 - q));
+                    __m256 r8[8];
+                    int p;
+                    DM_SK_UNROLL for (p = 0; p < 8; p++)
+                        r8[p] = p < K ? _mm256_maskload_ps(A + p * lda + q, qm)
+                                      : _mm256_setzero_ps();
+                    sk_transpose8(r8);
+                    DM_SK_UNROLL for (p = 0; p < 8; p++)
+                        _mm256_store_ps(abuf + (q - i0 + p) * 8, r8[p]);
+                }
+            } else
+                for (i = i0; i < i1; i++)
+                    _mm256_store_ps(abuf + (i - i0) * 8, _mm256_maskload_ps(A + i * lda, km));
+            for (j0 = 0; j0 < n; j0 += 8) {
+                const int w = n - j0 < 8 ? (int)(n - j0) : 8;
+                const __m256i wm = sk_mask(w);
+                const float *bias = ep.bias ? ep.bias + j0 : NULL;
+                const float *ai = abuf;
+                float *ci = C + i0 * ldc + j0;
+                __m256 bt[8];
+                int p;
+                if (transb) {  /* rows j0..j0+w-1 of the stored B, K floats each */
+                    DM_SK_UNROLL for (p = 0; p < 8; p++)
+                        bt[p] = p < w ? _mm256_maskload_ps(B + (j0 + p) * ldb, km)
+                                      : _mm256_setzero_ps();
+                    sk_transpose8(bt);
+                } else {
+                    DM_SK_UNROLL for (p = 0; p < K; p++)
+                        bt[p] = w == 8 ? _mm256_loadu_ps(B + p * ldb + j0)
+                                       : _mm256_maskload_ps(B + p * ldb + j0, wm);
+                }
+                /* four rows at a time: four independent chains side by side */
+                for (i = i0; i + 4 <= i1; i += 4, ai += 32, ci += 4 * ldc) {
+                    __m256 c0 = _mm256_setzero_ps(), c1 = c0, c2 = c0, c3 = c0;
+                    DM_SK_UNROLL for (p = 0; p < K; p++) {
+                        c0 = _mm256_fmadd_ps(_mm256_broadcast_ss(ai + p), bt[p], c0);
+                        c1 = _mm256_fmadd_ps(_mm256_broadcast_ss(ai + 8 + p), bt[p], c1);
+                        c2 = _mm256_fmadd_ps(_mm256_broadcast_ss(ai + 16 + p), bt[p], c2);
+                        c3 = _mm256_fmadd_ps(_mm256_broadcast_ss(ai + 24 + p), bt[p], c3);
+                    }
+                    sk_store8(c0, ci, bias, &ep, w == 8, wm);
+                    sk_store8(c1, ci + ldc, bias, &ep, w == 8, wm);
+                    sk_store8(c2, ci + 2 * ldc, bias, &ep, w == 8, wm);
+                    sk_store8(c3, ci + 3 * ldc, bias, &ep, w == 8, wm);
+                }
+                for (; i < i1; i++, ai += 8, ci += ldc) {
+                    __m256 acc = _mm256_setzero_ps();
+                    DM_SK_UNROLL for (p = 0; p < K; p++)
+                        acc = _mm256_fmadd_ps(_mm256_broadcast_ss(ai + p), bt[p], acc);
+                    sk_store8(acc, ci, bias, &ep, w == 8, wm);
+                }
+                if (ep.act != DM_ACT_NONE && ep.act != DM_ACT_RELU)
+                    sk_act(C + i0 * ldc + j0, ldc, (int)(i1 - i0), w, ep.act);
+            }
+        }
+    }
+}
+#define DM_SK_KINST(K) DM_AVX2 static void sk_smallk##K(const dm_args *g) { sk_smallk(K, g); }
+DM_SK_KINST(1) DM_SK_KINST(2) DM_SK_KINST(3) DM_SK_KINST(4)
+DM_SK_KINST(5) DM_SK_KINST(6) DM_SK_KINST(7) DM_SK_KINST(8)
+#undef DM_SK_KINST
+static void (*const sk_smallks[8])(const dm_args *) = {sk_smallk1, sk_smallk2, sk_smallk3,
+                                                       sk_smallk4, sk_smallk5, sk_smallk6,
+                                                       sk_smallk7, sk_smallk8};
+
+static dm_epi sk_epi_block(const dm_args *g, int64_t pc, int64_t kc)
+{
+    dm_epi e;
+    e.alpha = g->alpha;
+    e.beta = g->beta;
+    e.first = pc == 0;
+    e.last = pc + kc == g->k;
+    e.act = g->act;
+    e.bias = NULL;
+    return e;
+}
+
+/* A transposed, n <= DM_SK_TN: tiles of 24 rows (the last one shorter) × the columns cut into
+ * panels of at most 4 (8 -> 4,4; 10 -> 4,3,3), the panels of a row strip one after the other
+ * while its A strip (kc × 24 floats) sits in L1. */
+DM_AVX2 static void gemm_small_s_avx2_t(const dm_args *g)
+{
+    const float *A = (const float *)g->A, *B = (const float *)g->B;
+    float *C = (float *)g->C;
+    const int64_t b_ps = g->transb ? 1 : g->ldb, b_js = g->transb ? g->ldb : 1;
+    const int np = (int)((g->n + 3) / 4), wbase = (int)(g->n / np), wextra = (int)(g->n % np);
+    int64_t pc, i0;
+    for (pc = 0; pc < g->k; pc += DM_S_KC) {
+        const int64_t kc = g->k - pc < DM_S_KC ? g->k - pc : DM_S_KC;
+        dm_epi e = sk_epi_block(g, pc, kc);
+        for (i0 = 0; i0 < g->m; i0 += 24) {
+            const int h = g->m - i0 < 24 ? (int)(g->m - i0) : 24;
+            int t, j0 = 0;
+            for (t = 0; t < np; t++) {
+                const int w = wbase + (t < wextra);
+                e.bias = g->bias ? g->bias + j0 * sizeof(float) : NULL;
+                sk_tkerns[(h + 7) / 8 - 1][w - 1](kc, A + pc * g->lda + i0, g->lda,
+                                                  B + pc * b_ps + j0 * b_js, b_ps, b_js,
+                                                  C + i0 * g->ldc + j0, g->ldc, h, w, &e);
+                j0 += w;
+            }
+        }
+    }
+}
+
+/* ---- dot form: narrow C, A rows contiguous ---------------------------------------------------
+ * n_full <= DM_SK_DOTN, A not transposed, k >= sk_dot_kmin[n_full] (a classifier head's
+ * forward x(32×784)·W(784×8), 32×3136·3136×10, matrix × vector). Each element of C is a dot
+ * product of a row of A and a column of B, both contiguous once the block of B is transposed
+ * (8×8 register transposes into a buffer on the stack; a transposed B already is: read in
+ * place): acc[r][j] holds 8 partial sums (p ≡ l mod 8, one FMA chain each, in order, from 0),
+ * reduced at the end of the block as ((s0+s1)+(s2+s3)) + ((s4+s5)+(s6+s7)) and added to C by
+ * the usual epilogue. A tile is 3 rows × 4 columns (4×3, 6×2, 8×1 when n is 3, 2, 1): 12
+ * accumulators, 7 plain loads and no broadcast for 12 FMA, ~2 FMA/cycle in L1 against ~1.5
+ * for the 8-wide broadcast tiles, and no lane wasted whatever n is, where the broadcast
+ * kernels compute 8 or 16 columns: 32×3136·3136×10 42 -> 25 µs, 64×784·784×1 11.7 -> 2.2 µs.
+ * The blocks of k have nearly equal depths, each block of Bᵀ at most DM_SK_DBYTES (in L1
+ * while all the row tiles go through it). This order differs from the other paths', so it is
+ * chosen from the whole product's shape only (n_full, k, transa: never m, never a thread's
+ * share, never a block of a wider product), and results stay bitwise identical for any
+ * thread count (test_dot_path_reproducible_rows_and_threads). */
+#define DM_SK_DOTN 12
+/* the smallest k for which the dot path beats the broadcast tiles, by n (measured with m = 32
+ * and 784 on the Zen machine: the hadd reduction and the transposed block of B are paid once
+ * per tile and block; 8 columns are the broadcast tiles' best case) */
+static const int sk_dot_kmin[DM_SK_DOTN + 1] = {0, 16, 16, 16, 16, 128, 128, 128, 256,
+                                                64, 64, 64, 64};
+#define DM_SK_DMAXR 8
+#define DM_SK_DBYTES (16 << 10)  /* a block of Bᵀ; fixes the dot path's summation order */
+
+/* One R×J tile (R·J <= 12, see sk_drows_of) of the dot form, C at c, J valid columns. */
+DM_SK_INLINE void sk_dtile(const int R, const int J, int64_t kc, const float *a, int64_t lda,
+                           const float *bt, int64_t ldbt, float *c, int64_t ldc,
+                           const float *bias, const sk_ep *ep)
+{
+    __m256 acc[DM_SK_DMAXR][4];
+    const int64_t kf = kc & ~(int64_t)7;
+    const __m256 z = _mm256_setzero_ps();
+    int64_t p;
+    int r, j;
+    DM_SK_UNROLL for (r = 0; r < R; r++) {
+        DM_SK_UNROLL for (j = 0; j < 4; j++) acc[r][j] = z;
+    }
+#define DM_SK_DSTEP(LOAD)                                                                   \
+    if (R <= J) {  /* the R rows of A held, each row of Bᵀ loaded once */                   \
+        __m256 x[DM_SK_DMAXR];                                                              \
+        DM_SK_UNROLL for (r = 0; r < R; r++) {                                              \
+            x[r] = LOAD(a + r * lda + p);                                                   \
+            if (J > 1) __asm__("" : "+x"(x[r])); /* one load, not one per FMA */            \
+        }                                                                                   \
+        DM_SK_UNROLL for (j = 0; j < J; j++) {                                              \
+            const __m256 y = LOAD(bt + j * ldbt + p);                                       \
+            DM_SK_UNROLL for (r = 0; r < R; r++) acc[r][j] = _mm256_fmadd_ps(x[r], y, acc[r][j]); \
+        }                                                                                   \
+    } else {  /* the J rows of Bᵀ held (4×3, 6×2, 8×1: R + R·J + 1 > 16 ymm) */             \
+        __m256 y[4];                                                                        \
+        DM_SK_UNROLL for (j = 0; j < J; j++) {                                              \
+            y[j] = LOAD(bt + j * ldbt + p);                                                 \
+            if (R > 1) __asm__("" : "+x"(y[j]));                                            \
+        }                                                                                   \
+        DM_SK_UNROLL for (r = 0; r < R; r++) {                                              \
+            const __m256 x = LOAD(a + r * lda + p);                                         \
+            DM_SK_UNROLL for (j = 0; j < J; j++) acc[r][j] = _mm256_fmadd_ps(x, y[j], acc[r][j]); \
+        }                                                                                   \
+    }
+    for (p = 0; p < kf; p += 8) DM_SK_DSTEP(_mm256_loadu_ps)
+    if (kf < kc) {  /* the last kc % 8 elements; the lanes past kc are 0·0 */
+        const __m256i tm = sk_mask((int)(kc - kf));
+#define DM_SK_TLOAD(ptr) _mm256_maskload_ps(ptr, tm)
+        DM_SK_DSTEP(DM_SK_TLOAD)
+#undef DM_SK_TLOAD
+    }
+#undef DM_SK_DSTEP
+    {
+        const __m128i m = _mm256_castsi256_si128(sk_mask(J));
+        DM_SK_UNROLL for (r = 0; r < R; r++) {
+            const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(acc[r][0], acc[r][1]),
+                                            _mm256_hadd_ps(acc[r][2], acc[r][3]));
+            sk_store4(_mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1)),
+                      c + r * ldc, bias, ep, J == 4, m);
+        }
+        if (ep->last && ep->act != DM_ACT_NONE && ep->act != DM_ACT_RELU) sk_act(c, ldc, R, J, ep->act);
+    }
+}
+
+typedef void (*dm_sk_dkern)(int64_t kc, const float *a, int64_t lda, const float *bt,
+                            int64_t ldbt, float *c, int64_t ldc, const float *bias,
+                            const sk_ep *ep);
+#define DM_SK_DINST(R, J)                                                                   \
+DM_AVX2 static void skd_##R##x##J(int64_t kc, const float *a, int64_t lda, const float *bt, \
+                                  int64_t ldbt, float *c, int64_t ldc, const float *bias,   \
+                                  const sk_ep *ep)                                          \
+{                                                                                           \
+    sk_dtile(R, J, kc, a, lda, bt, ldbt, c, ldc, bias, ep);                                 \
+}
+DM_SK_DINST(1, 1) DM_SK_DINST(2, 1) DM_SK_DINST(3, 1) DM_SK_DINST(4, 1)
+DM_SK_DINST(5, 1) DM_SK_DINST(6, 1) DM_SK_DINST(7, 1) DM_SK_DINST(8, 1)
+DM_SK_DINST(1, 2) DM_SK_DINST(2, 2) DM_SK_DINST(3, 2) DM_SK_DINST(4, 2)
+DM_SK_DINST(5, 2) DM_SK_DINST(6, 2)
+DM_SK_DINST(1, 3) DM_SK_DINST(2, 3) DM_SK_DINST(3, 3) DM_SK_DINST(4, 3)
+DM_SK_DINST(1, 4) DM_SK_DINST(2, 4) DM_SK_DINST(3, 4)
+#undef DM_SK_DINST
+/* sk_dkerns[R-1][J-1], R <= sk_drows_of[J]: 8 accumulators for one column (matrix × vector),
+ * 12 otherwise */
+static const int sk_drows_of[5] = {0, 8, 6, 4, 3};
+static const dm_sk_dkern sk_dkerns[DM_SK_DMAXR][4] = {
+    {skd_1x1, skd_1x2, skd_1x3, skd_1x4}, {skd_2x1, skd_2x2, skd_2x3, skd_2x4},
+    {skd_3x1, skd_3x2, skd_3x3, skd_3x4}, {skd_4x1, skd_4x2, skd_4x3, NULL},
+    {skd_5x1, skd_5x2, NULL, NULL}, {skd_6x1, skd_6x2, NULL, NULL},
+    {skd_7x1, NULL, NULL, NULL}, {skd_8x1, NULL, NULL, NULL}};
+
+/* bt[j·ldbt + p] = B(pc + p, j) = X[p·ldb + j] for j < n, p < kc (ldbt: kc rounded up to 8,
+ * the lanes p >= kc zero), through register transposes: 8×8 for 8 columns, 8×4 (two rows of
+ * 4 in each ymm) for the last 4 or fewer. */
+DM_AVX2 static void sk_pack_bt(const float *X, int64_t ldb, int64_t kc, int n, float *bt,
+                               int64_t ldbt)
+{
+    int64_t p0;
+    int j0 = 0, j;
+    if (n == 1 && ldb == 1) {  /* a contiguous column: copied as it is */
+        memcpy(bt, X, (size_t)kc * sizeof(float));
+        memset(bt + kc, 0, (size_t)(ldbt - kc) * sizeof(float));
+        return;
+    }
+    for (; n - j0 > 4; j0 += 8) {
+        const __m256i jm = sk_mask(n - j0);
+        for (p0 = 0; p0 < kc; p0 += 8) {
+            __m256 r8[8];
+            if (n - j0 >= 8 && p0 + 8 <= kc) {
+                DM_SK_UNROLL for (j = 0; j < 8; j++) r8[j] = _mm256_loadu_ps(X + (p0 + j) * ldb + j0);
+            } else {
+                DM_SK_UNROLL for (j = 0; j < 8; j++)
+                    r8[j] = p0 + j < kc ? _mm256_maskload_ps(X + (p0 + j) * ldb + j0, jm)
+                                        : _mm256_setzero_ps();
+            }
+            sk_transpose8(r8);
+            for (j = 0; j < 8 && j0 + j < n; j++) _mm256_store_ps(bt + (j0 + j) * ldbt + p0, r8[j]);
+        }
+    }
+    if (j0 < n) {  /* 1..4 columns left */
+        const __m128i jm = _mm256_castsi256_si128(sk_mask(n - j0));
+        for (p0 = 0; p0 < kc; p0 += 8) {
+            __m128 x[8];
+            __m256 y0, y1, y2, y3, t0, t1, t2, t3, col[4];
+            DM_SK_UNROLL for (j = 0; j < 8; j++)
+                x[j] = p0 + j < kc ? _mm_maskload_ps(X + (p0 + j) * ldb + j0, jm) : _mm_setzero_ps();
+            y0 = _mm256_insertf128_ps(_mm256_castps128_ps256(x[0]), x[4], 1);
+            y1 = _mm256_insertf128_ps(_mm256_castps128_ps256(x[1]), x[5], 1);
+            y2 = _mm256_insertf128_ps(_mm256_castps128_ps256(x[2]), x[6], 1);
+            y3 = _mm256_insertf128_ps(_mm256_castps128_ps256(x[3]), x[7], 1);
+            t0 = _mm256_unpacklo_ps(y0, y1);
+            t1 = _mm256_unpackhi_ps(y0, y1);
+            t2 = _mm256_unpacklo_ps(y2, y3);
+            t3 = _mm256_unpackhi_ps(y2, y3);
+            col[0] = _mm256_shuffle_ps(t0, t2, 0x44);
+            col[1] = _mm256_shuffle_ps(t0, t2, 0xEE);
+            col[2] = _mm256_shuffle_ps(t1, t3, 0x44);
+            col[3] = _mm256_shuffle_ps(t1, t3, 0xEE);
+            for (j = 0; j < 4 && j0 + j < n; j++) _mm256_store_ps(bt + (j0 + j) * ldbt + p0, col[j]);
+        }
+    }
+}
+
+DM_AVX2 static void gemm_small_s_avx2_dot(const dm_args *g, float *buf)
+{
+    const float *A = (const float *)g->A, *B = (const float *)g->B;
+    float *C = (float *)g->C;
+    /* columns: panels of nearly equal width <= 4 (8 -> 4,4; 10 -> 4,3,3); rows: tiles of
+     * nearly equal height <= sk_drows_of[widest panel] */
+    const int n = (int)g->n, np = (n + 3) / 4, wbase = n / np, wextra = n % np;
+    const int rmax = sk_drows_of[wbase + (wextra > 0)];
+    const int64_t ntiles = (g->m + rmax - 1) / rmax, rbase = g->m / ntiles,
+                  rextra = g->m % ntiles;
+    /* KC blocks of nearly equal depth (a multiple of 8), the block of Bᵀ at most
+     * DM_SK_DBYTES: it stays in L1 while every row tile goes through it. A function of the
+     * product's shape only, like the choice of this path. */
+    const int64_t kmax = DM_SK_DBYTES / (int64_t)sizeof(float) / g->n_full / 8 * 8;
+    const int64_t nb = (g->k + kmax - 1) / kmax, kb = ((g->k + nb - 1) / nb + 7) / 8 * 8;
+    int64_t pc, t, i0;
+    for (pc = 0; pc < g->k; pc += kb) {
+        const int64_t kc = g->k - pc < kb ? g->k - pc : kb;
+        const float *bt;
+        int64_t ldbt;
+        const dm_epi e = sk_epi_block(g, pc, kc);
+        const sk_ep ep = sk_ep_of(&e);
+        if (g->transb) {  /* B(p, j) = B[j·ldb + p]: its rows are the columns of op(B) */
+            bt = B + pc;
+            ldbt = g->ldb;
+        } else {
+            ldbt = (kc + 7) & ~(int64_t)7;
+            sk_pack_bt(B + pc * g->ldb, g->ldb, kc, n, buf, ldbt);
+            bt = buf;
+        }
+        /* ntiles row tiles, the first m % ntiles of them one row taller; each goes through
+         * the panels while its rows of A stay in L1 */
+        for (t = 0, i0 = 0; t < ntiles; t++) {
+            const int h = (int)(rbase + (t < rextra));
+            int q, j0 = 0;
+            for (q = 0; q < np; q++) {
+                const int w = wbase + (q < wextra);
+                sk_dkerns[h - 1][w - 1](kc, A + i0 * g->lda + pc, g->lda, bt + j0 * ldbt, ldbt,
+                                        C + i0 * g->ldc + j0, g->ldc,
+                                        g->bias ? (const float *)g->bias + j0 : NULL, &ep);
+                j0 += w;
+            }
+            i0 += h;
+        }
+    }
+}
+
+DM_AVX2 static void gemm_small_s_avx2(const dm_args *g)
+{
+    DM_ALIGN(64) float bbuf[DM_S_KC * 16 > DM_SK_DBYTES / 4 ? DM_S_KC * 16 : DM_SK_DBYTES / 4];
+    const float *A = (const float *)g->A, *B = (const float *)g->B;
+    float *C = (float *)g->C;
+    const int64_t a_rs = g->transa ? 1 : g->lda, a_cs = g->transa ? g->lda : 1;
+    int64_t pc, jr, ir;
+    if (g->k <= 8) {
+        sk_smallks[g->k - 1](g);
+        return;
+    }
+    if (g->transa && g->n <= DM_SK_TN && g->m >= DM_SK_TM) {
+        gemm_small_s_avx2_t(g);
+        return;
+    }
+    if (!g->transa && g->n_full <= DM_SK_DOTN && g->k >= sk_dot_kmin[g->n_full]) {
+        gemm_small_s_avx2_dot(g, bbuf);
+        return;
+    }
+    {
+        /* rows: tiles of at most mr rows, of nearly equal height (<= hmax); panels: nvp ymm
+         * wide, wider when the tiles are short and B is read in place (m <= 4: one tile, 1×64
+         * up to 4×24: enough accumulators for one or two rows of C) */
+        const int mr = g->n <= 8 ? DM_SK_MR1 : DM_SK_MR2;
+        const int64_t ntiles = (g->m + mr - 1) / mr, base = g->m / ntiles, extra = g->m % ntiles;
+        const int hmax = (int)(base + (extra > 0));
+        const int inplace_m = !g->transb && g->m <= DM_SK_INPLACE_M;
+        const int nvp = g->n <= 8 ? 1 : inplace_m ? sk_nv_of[hmax] : 2;
+        for (pc = 0; pc < g->k; pc += DM_S_KC) {
+            const int64_t kc = g->k - pc < DM_S_KC ? g->k - pc : DM_S_KC;
+            dm_epi e = sk_epi_block(g, pc, kc);
+            for (jr = 0; jr < g->n; jr += 8 * nvp) {
+                const int w = g->n - jr < 8 * nvp ? (int)(g->n - jr) : 8 * nvp;
+                const int nv = (w + 7) / 8, W = 8 * nv;
+                const float *bp;
+                int64_t bstride, t;
+                int bw;
+                if (!g->transb && (kc <= 64 || inplace_m || g->ldb <= 32) &&
+                    !(w < W && ntiles > 2 && W <= 16)) {
+                    /* in place: rows of B contiguous and short, or the block shallow (a strip
+                     * of kc rows ldb apart shares the L1 sets), or used by few tiles; but a
+                     * narrow last panel used by many tiles is packed (zero-padded) rather than
+                     * loaded with a mask by each (784×32·32×9: 11.4 -> 10.6 µs) */
+                    bp = B + pc * g->ldb + jr;
+                    bstride = g->ldb;
+                    bw = w;
+                } else {  /* W <= 16 here */
+                    sk_pack_b(g->transb ? B + jr * g->ldb + pc : B + pc * g->ldb + jr,
+                              g->transb, g->ldb, kc, w, W, bbuf);
+                    bp = bbuf;
+                    bstride = W;
+                    bw = W;
+                }
+                e.bias = g->bias ? g->bias + jr * sizeof(float) : NULL;
+                /* ntiles tiles, the first m % ntiles of them one row taller than the others */
+                for (t = 0, ir = 0; t < ntiles; t++) {
+                    const int h = (int)(base + (t < extra));
+                    sk_kerns[h - 1][nv - 1](kc, A + ir * a_rs + pc * a_cs, a_rs, a_cs, bp,
+                                            bstride, bw, C + ir * g->ldc + jr, g->ldc, w, &e);
+                    ir += h;
+                }
+            }
+        }
+    }
+}
+#endif /* DM_GEMM_AVX2 */
+
 /* Small products: one thread, A read in place, B in place or packed one panel at a time. */
-static void gemm_small(const dm_impl *im, const dm_args *g)
+static void gemm_small_generic(const dm_impl *im, const dm_args *g)
 {
     DM_ALIGN(64) char bbuf[DM_MAX_KC * DM_MAX_NR * sizeof(double)];
     const size_t sz = im->size;
@@ -718,6 +1493,19 @@ static void gemm_small(const dm_impl *im, const dm_args *g)
             }
         }
     }
+}
+
+/* gemm_small: float32 on AVX2 has its own kernels (gemm_small_s_avx2); called from here rather
+ * than from inside gemm_small_generic, whose 32 KiB stack buffer it does not need. */
+static void gemm_small(const dm_impl *im, const dm_args *g)
+{
+#ifdef DM_GEMM_AVX2
+    if (im == &impl_s_avx2) {
+        gemm_small_s_avx2(g);
+        return;
+    }
+#endif
+    gemm_small_generic(im, g);
 }
 
 /* The five loops, on the calling thread (gemm_any shares C among the threads first). */
@@ -885,7 +1673,7 @@ void dm_sgemm(int transa, int transb, int64_t m, int64_t n, int64_t k, float alp
               float *C, int64_t ldc, const float *bias, int act)
 {
     dm_args g = {transa, transb, m, n, k, alpha, beta, (const char *)A, (const char *)B,
-                 lda, ldb, ldc, (char *)C, (const char *)bias, act};
+                 lda, ldb, ldc, (char *)C, (const char *)bias, act, n};
     gemm_any(impl_for(sizeof(float)), &g);
 }
 
@@ -894,7 +1682,7 @@ void dm_dgemm(int transa, int transb, int64_t m, int64_t n, int64_t k, double al
               double *C, int64_t ldc, const double *bias, int act)
 {
     dm_args g = {transa, transb, m, n, k, alpha, beta, (const char *)A, (const char *)B,
-                 lda, ldb, ldc, (char *)C, (const char *)bias, act};
+                 lda, ldb, ldc, (char *)C, (const char *)bias, act, n};
     gemm_any(impl_for(sizeof(double)), &g);
 }
 
@@ -946,8 +1734,12 @@ DM_BATCHED(dm_dgemm_batched, double, dm_dgemm)
 #ifdef DM_GEMM_AVX2
 DM_AVX2 static double fma_chains_avx2(int64_t iters)
 {
-    __m256 x0 = _mm256_set1_ps(1.0f), x1 = x0, x2 = x0, x3 = x0, x4 = x0, x5 = x0, x6 = x0,
-           x7 = x0, x8 = x0, x9 = x0, x10 = x0, x11 = x0;
+    /* twelve different starting values: with equal ones the compiler merges the twelve
+     * identical chains into one (it did: the "peak" was one chain's latency-bound rate ×12) */
+    __m256 x0 = _mm256_set1_ps(1.0f), x1 = _mm256_set1_ps(1.001f), x2 = _mm256_set1_ps(1.002f),
+           x3 = _mm256_set1_ps(1.003f), x4 = _mm256_set1_ps(1.004f), x5 = _mm256_set1_ps(1.005f),
+           x6 = _mm256_set1_ps(1.006f), x7 = _mm256_set1_ps(1.007f), x8 = _mm256_set1_ps(1.008f),
+           x9 = _mm256_set1_ps(1.009f), x10 = _mm256_set1_ps(1.010f), x11 = _mm256_set1_ps(1.011f);
     const __m256 m = _mm256_set1_ps(0.999999f), a = _mm256_set1_ps(1e-7f);
     int64_t i;
     float out[8];
@@ -973,7 +1765,7 @@ static double fma_chains_portable(int64_t iters)
     int64_t i;
     int r, j;
     double s = 0;
-    for (r = 0; r < 12; r++) for (j = 0; j < 8; j++) x[r][j] = 1.0f;
+    for (r = 0; r < 12; r++) for (j = 0; j < 8; j++) x[r][j] = 1.0f + 0.001f * (float)r;
     for (i = 0; i < iters; i++)
         for (r = 0; r < 12; r++) for (j = 0; j < 8; j++) x[r][j] = x[r][j] * 0.999999f + 1e-7f;
     for (r = 0; r < 12; r++) for (j = 0; j < 8; j++) s += x[r][j];

@@ -63,7 +63,7 @@ cdef object _matrix(object x, str fn, str name, int64_t *ld, int *trans):
     and whether it is stored transposed (`trans`): C-ordered rows with any row stride >= the
     row length, or the transpose of that. Other layouts (negative or odd strides) are copied."""
     cdef cnp.ndarray a
-    if not isinstance(x, np.ndarray):
+    if not isinstance(x, cnp.ndarray):
         x = _float_array(x, fn, name)
     a = <cnp.ndarray>x
     cdef int t = cnp.PyArray_TYPE(a)
@@ -104,58 +104,75 @@ def gemm(a, b, transa=False, transb=False, alpha=1.0, beta=0.0, c=None, bias=Non
     'sigmoid', 'tanh', 'gelu' (erf), 'gelu_tanh', or the code 0..5.
     Returns c (or the new array).
     """
+    # The dense layers call this once per product, on arrays of a few KiB: everything here is
+    # C-level checks on typed arrays (a 1×1 call costs about what np.empty does), the Python
+    # attribute lookups and conversions kept to the error messages and the slow cases.
     cdef int64_t lda, ldb, ldc
     cdef int ta, tb
-    if isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.ndim == 2 and \
-            b.ndim == 2 and (a.shape[0] if transa else a.shape[1]) != \
-            (b.shape[1] if transb else b.shape[0]):  # before any copy of a or b
-        raise ValueError(f"gemm: shapes {a.shape} and {b.shape} (transa={bool(transa)}, "
-                         f"transb={bool(transb)}) are not aligned")
-    cdef cnp.ndarray A = _matrix(a, "gemm", "a", &lda, &ta)
-    cdef cnp.ndarray B = _matrix(b, "gemm", "b", &ldb, &tb)
+    cdef bint fta = transa, ftb = transb
+    cdef cnp.ndarray A, B, C, BIAS = None
+    cdef cnp.npy_intp dims[2]
+    if isinstance(a, cnp.ndarray) and isinstance(b, cnp.ndarray) and \
+            cnp.PyArray_NDIM(<cnp.ndarray>a) == 2 and cnp.PyArray_NDIM(<cnp.ndarray>b) == 2 and \
+            cnp.PyArray_DIM(<cnp.ndarray>a, 0 if fta else 1) != \
+            cnp.PyArray_DIM(<cnp.ndarray>b, 1 if ftb else 0):  # before any copy of a or b
+        raise ValueError(f"gemm: shapes {a.shape} and {b.shape} (transa={fta}, "
+                         f"transb={ftb}) are not aligned")
+    A = _matrix(a, "gemm", "a", &lda, &ta)
+    B = _matrix(b, "gemm", "b", &ldb, &tb)
     cdef int typ = cnp.PyArray_TYPE(A)
     if cnp.PyArray_TYPE(B) != typ:
         raise TypeError(f"gemm: a has dtype {A.dtype} but b has dtype {B.dtype}; they must be "
                         "the same")
-    cdef int code = _act_code(act)
-    if transa:
+    cdef int code
+    if act is None or type(act) is int and act == 0:
+        code = 0
+    else:
+        code = _act_code(act)
+    if fta:
         ta = 1 - ta
-    if transb:
+    if ftb:
         tb = 1 - tb
-    cdef int64_t m = cnp.PyArray_DIM(A, 1) if transa else cnp.PyArray_DIM(A, 0)
-    cdef int64_t k = cnp.PyArray_DIM(A, 0) if transa else cnp.PyArray_DIM(A, 1)
-    cdef int64_t kb = cnp.PyArray_DIM(B, 1) if transb else cnp.PyArray_DIM(B, 0)
-    cdef int64_t n = cnp.PyArray_DIM(B, 0) if transb else cnp.PyArray_DIM(B, 1)
+    cdef int64_t m = cnp.PyArray_DIM(A, 1) if fta else cnp.PyArray_DIM(A, 0)
+    cdef int64_t k = cnp.PyArray_DIM(A, 0) if fta else cnp.PyArray_DIM(A, 1)
+    cdef int64_t kb = cnp.PyArray_DIM(B, 1) if ftb else cnp.PyArray_DIM(B, 0)
+    cdef int64_t n = cnp.PyArray_DIM(B, 0) if ftb else cnp.PyArray_DIM(B, 1)
     if k != kb:
         raise ValueError(f"gemm: op(a) has shape {(m, k)} and op(b) has shape {(kb, n)} "
-                         f"(a {(<object>A).shape}, b {(<object>B).shape}, transa={bool(transa)}, "
-                         f"transb={bool(transb)}): inner dimensions differ")
-    cdef cnp.ndarray C, BIAS = None
-    cdef double al = float(alpha), be = float(beta)
+                         f"(a {(<object>A).shape}, b {(<object>B).shape}, transa={fta}, "
+                         f"transb={ftb}): inner dimensions differ")
+    cdef double al = alpha if type(alpha) is float else float(alpha)
+    cdef double be = beta if type(beta) is float else float(beta)
     if c is None:
         be = 0.0
-        C = cnp.PyArray_EMPTY(2, [m, n], typ, 0)
+        dims[0] = m
+        dims[1] = n
+        C = cnp.PyArray_EMPTY(2, dims, typ, 0)
         ldc = max(n, 1)
     else:
-        if not isinstance(c, np.ndarray):
+        if not isinstance(c, cnp.ndarray):
             raise TypeError(f"gemm: c must be a numpy.ndarray, not {type(c).__name__}")
         C = <cnp.ndarray>c
         if cnp.PyArray_TYPE(C) != typ:
             raise TypeError(f"gemm: c has dtype {C.dtype}; expected {A.dtype} like a and b")
-        if C.ndim != 2 or C.shape[0] != m or C.shape[1] != n:
+        if cnp.PyArray_NDIM(C) != 2 or cnp.PyArray_DIM(C, 0) != m or cnp.PyArray_DIM(C, 1) != n:
             raise ValueError(f"gemm: c has shape {(<object>C).shape}; expected {(m, n)}")
         if not cnp.PyArray_ISBEHAVED(C):
             raise ValueError("gemm: c must be writeable, aligned and in native byte order")
-        ldc = cnp.PyArray_STRIDE(C, 0) // C.itemsize if m > 1 else max(n, 1)
-        if n > 1 and cnp.PyArray_STRIDE(C, 1) != C.itemsize or m > 1 and (
-                cnp.PyArray_STRIDE(C, 0) % C.itemsize or ldc < n):
+        ldc = cnp.PyArray_STRIDE(C, 0) // cnp.PyArray_ITEMSIZE(C) if m > 1 else max(n, 1)
+        if n > 1 and cnp.PyArray_STRIDE(C, 1) != cnp.PyArray_ITEMSIZE(C) or m > 1 and (
+                cnp.PyArray_STRIDE(C, 0) % cnp.PyArray_ITEMSIZE(C) or ldc < n):
             raise ValueError(f"gemm: c must have rows of contiguous elements (strides "
                              f"{(<object>C).strides})")
     if bias is not None:
-        BIAS = _float_array(bias, "gemm", "bias")
+        if isinstance(bias, cnp.ndarray) and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>bias) and \
+                cnp.PyArray_ISBEHAVED_RO(<cnp.ndarray>bias):
+            BIAS = <cnp.ndarray>bias
+        else:
+            BIAS = _float_array(bias, "gemm", "bias")
         if cnp.PyArray_TYPE(BIAS) != typ:
             raise TypeError(f"gemm: bias has dtype {BIAS.dtype}; expected {A.dtype}")
-        if BIAS.ndim != 1 or BIAS.shape[0] != n:
+        if cnp.PyArray_NDIM(BIAS) != 1 or cnp.PyArray_DIM(BIAS, 0) != n:
             raise ValueError(f"gemm: bias has shape {(<object>BIAS).shape}; expected ({n},)")
     if m == 0 or n == 0:
         return C
