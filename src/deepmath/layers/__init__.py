@@ -1,6 +1,13 @@
 """Keras' layers (`keras.layers`), on deepmath's autodiff and kernels."""
 from .base import Input, InputLayer, KerasTensor, Layer
-from .core import Dense
+from .core import Activation, Dense
+from .conv import Conv2D
+from .pooling import (AveragePooling2D, AvgPool2D, GlobalAveragePooling2D, GlobalAvgPool2D,
+                      GlobalMaxPool2D, GlobalMaxPooling2D, MaxPool2D, MaxPooling2D)
+from .reshaping import Flatten, Reshape
+from .dropout import Dropout
+from .embedding import Embedding
+from .normalization import BatchNormalization, LayerNormalization
 
 
 def _subclasses(cls):

@@ -1,5 +1,6 @@
 """Dense: y = act(x·W + b), W of shape (n_in, n_out) as Keras (book, chapter "Réseau de
-neurones"). The activation runs inside the GEMM's epilogue when the kernel knows it."""
+neurones"). The activation runs inside the GEMM's epilogue when the kernel knows it.
+Activation: y = act(x), an activation as a layer of its own."""
 from .. import activations, initializers, ops
 from .base import Layer, shape_str
 
@@ -49,3 +50,23 @@ class Dense(Layer):
                 "use_bias": self.use_bias,
                 "kernel_initializer": initializers.serialize(self.kernel_initializer),
                 "bias_initializer": initializers.serialize(self.bias_initializer)}
+
+
+class Activation(Layer):
+    """act(x), an activation as its own layer: Activation('relu')."""
+
+    def __init__(self, activation, **kwargs):
+        super().__init__(**kwargs)
+        self.activation = activations.get(activation)
+
+    def call(self, inputs, training=False):
+        return self.activation(inputs)
+
+    def _head_activation(self):
+        return activations.serialize(self.activation)
+
+    def _call_logits(self, inputs, training=False):
+        return inputs
+
+    def get_config(self):
+        return {**super().get_config(), "activation": activations.serialize(self.activation)}

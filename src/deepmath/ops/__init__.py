@@ -16,3 +16,6 @@ from . import losses
 from .losses import (mean_squared_error, mean_absolute_error, mean_squared_logarithmic_error,
                      binary_crossentropy, categorical_crossentropy,
                      sparse_categorical_crossentropy, mse, mae, msle)
+from .dropout import dropout
+from .embedding import embedding
+from .normalization import batch_norm, layer_norm

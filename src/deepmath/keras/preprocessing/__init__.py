@@ -1,0 +1,4 @@
+"""`keras.preprocessing`."""
+from . import image
+
+__all__ = ["image"]

@@ -1,0 +1,7 @@
+"""`keras.utils`."""
+from ..preprocessing.image import array_to_img, img_to_array, load_img, save_img
+from ..progbar import Progbar
+from ..utils import normalize, set_random_seed, to_categorical
+
+__all__ = ["Progbar", "array_to_img", "img_to_array", "load_img", "normalize", "save_img",
+           "set_random_seed", "to_categorical"]

@@ -1,0 +1,54 @@
+"""Embedding lookup, differentiable w.r.t. the table (Keras' Embedding; the book's chapter on
+the attention behind ChatGPT turns each token into a vector this way).
+
+    y[..., :] = table[indices[...], :]          indices (...) integers, table (V, D)
+    dtable[v] = Σ over the positions p with indices[p] = v of dy[p]
+
+The backward is a scatter-add. `numpy.add.at` does it, but one sparse product is 10 to 30
+times faster: with S the (V, N) matrix holding a 1 at (indices[p], p), dtable = S·dy, computed
+by SciPy's compiled CSC product (one pass over dy, no sort).
+"""
+import numpy as np
+from scipy import sparse
+
+from ..tensor import Tensor
+from ._base import as_tensor, make, xp
+
+
+def _indices(indices, rows):
+    """Integer array of indices in [0, rows); floats must hold integers (Keras casts them)."""
+    data = indices.data if isinstance(indices, Tensor) else xp().asarray(indices)
+    if data.dtype.kind not in "biuf":
+        raise TypeError(f"embedding: indices must be integers, got dtype {data.dtype}")
+    if data.size:
+        low, high = data.min(), data.max()
+        if low < 0 or high >= rows:
+            bad = low if low < 0 else high
+            raise IndexError(f"embedding: index {bad:g} is out of range for a table of {rows} "
+                             f"rows (valid: 0 to {rows - 1})")
+    idx = data.astype(np.intp, copy=False)
+    if data.dtype.kind == "f" and not (idx == data).all():
+        raise ValueError("embedding: indices must be whole numbers, got fractional values")
+    return idx
+
+
+def scatter_rows(idx, grad, rows):
+    """(rows, D) array whose row v sums the rows of grad (N, D) where idx (N,) equals v."""
+    n = idx.shape[0]
+    onehot = sparse.csc_matrix((np.ones(n, dtype=grad.dtype), idx, np.arange(n + 1)),
+                               shape=(rows, n))
+    return np.ascontiguousarray(onehot @ grad)
+
+
+def embedding(indices, table):
+    """Rows of `table` (V, D) picked by `indices` (any shape): output indices.shape + (D,)."""
+    table = as_tensor(table)
+    if table.ndim != 2:
+        raise ValueError(f"embedding: the table must be 2-D (V, D), got shape {table.shape}")
+    rows, dim = table.shape
+    idx = _indices(indices, rows)
+    out = xp().take(table.data, idx, axis=0)
+
+    def backward(g):
+        return (scatter_rows(idx.reshape(-1), g.reshape(-1, dim), rows),)
+    return make(out, "embedding", (table,), backward)
