@@ -199,3 +199,12 @@ def test_deep_sequential_does_not_recurse():
     assert model(np.ones((1, 2))).shape == (1, 2)
     assert len(Model(model.inputs, model.outputs).layers) == 301
     dm.no_grad  # keeps the import used
+
+
+def test_build_called_directly_marks_the_layer_built():
+    layer = Dense(3)
+    layer.build((None, 4))
+    assert layer.built and len(layer.weights) == 2
+    layer.set_weights([np.ones((4, 3)), np.zeros(3)])
+    np.testing.assert_allclose(layer(np.ones((1, 4))).data, [[4, 4, 4]])
+    assert len(layer.weights) == 2                # not rebuilt by the call

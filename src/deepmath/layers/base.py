@@ -7,6 +7,7 @@ symbolic `KerasTensor` (from `Input`) records a node of a functional graph and r
 symbolic output, whose shape comes from `compute_output_shape`. Weights are deepmath tensors
 (`requires_grad=True` when trainable) so the autodiff engine trains them.
 """
+import functools
 import re
 
 import numpy as np
@@ -75,6 +76,18 @@ def _to_tensor(x, dtype):
 
 class Layer:
     """Base class: subclasses define `build`, `call`, `compute_output_shape`, `get_config`."""
+
+    def __init_subclass__(cls, **kwargs):
+        """A subclass's `build` marks the layer built, called directly or not (Keras)."""
+        super().__init_subclass__(**kwargs)
+        if "build" in cls.__dict__:
+            original = cls.__dict__["build"]
+
+            @functools.wraps(original)
+            def build(self, input_shape=None, *args, **kw):
+                original(self, input_shape, *args, **kw)
+                self._build_shape, self.built = input_shape, True
+            cls.build = build
 
     def __init__(self, name=None, trainable=True, dtype=None, input_shape=None,
                  input_dim=None, batch_size=None, **kwargs):
