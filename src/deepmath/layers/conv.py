@@ -6,6 +6,7 @@ from .. import activations, initializers, ops
 from ._validation import (channels_last, check_rank, int_tuple, is_int, padding_mode,
                           spatial_output, who)
 from .base import Layer, shape_str
+from .core import set_kernel_options
 
 
 class Conv2D(Layer):
@@ -26,11 +27,7 @@ class Conv2D(Layer):
             raise ValueError(f"{name}: strides > 1 cannot be combined with dilation_rate > 1 "
                              f"(as Keras), got strides={self.strides} and "
                              f"dilation_rate={self.dilation_rate}")
-        self.activation = activations.get(activation)
-        self._fused, self._kernel_act = activations.fusable(activation)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
+        set_kernel_options(self, activation, use_bias, kernel_initializer, bias_initializer)
 
     def build(self, input_shape):
         self.compute_output_shape(input_shape)

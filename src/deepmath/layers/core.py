@@ -5,6 +5,16 @@ from .. import activations, initializers, ops
 from .base import Layer, shape_str
 
 
+def set_kernel_options(layer, activation, use_bias, kernel_initializer, bias_initializer):
+    """What Dense and Conv2D share: the activation (applied by the kernel when it knows it),
+    the bias switch and the two initializers."""
+    layer.activation = activations.get(activation)
+    layer._fused, layer._kernel_act = activations.fusable(activation)
+    layer.use_bias = bool(use_bias)
+    layer.kernel_initializer = initializers.get(kernel_initializer)
+    layer.bias_initializer = initializers.get(bias_initializer)
+
+
 class Dense(Layer):
     def __init__(self, units, activation=None, use_bias=True,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
@@ -12,11 +22,7 @@ class Dense(Layer):
         if int(units) != units or units <= 0:
             raise ValueError(f"Dense: units must be a positive integer, got {units!r}")
         self.units = int(units)
-        self.activation = activations.get(activation)
-        self._fused, self._kernel_act = activations.fusable(activation)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
+        set_kernel_options(self, activation, use_bias, kernel_initializer, bias_initializer)
 
     def build(self, input_shape):
         n_in = input_shape[-1]
