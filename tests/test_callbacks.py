@@ -11,6 +11,8 @@ from deepmath import progbar as pbm
 from deepmath.callbacks import (CallbackList, CSVLogger, EarlyStopping, History,
                                 LambdaCallback, LearningRateScheduler, ModelCheckpoint,
                                 ProgbarLogger, ReduceLROnPlateau, TerminateOnNaN)
+from deepmath.layers import Dense, Input
+from deepmath.models import Sequential
 from deepmath.progbar import Progbar
 
 
@@ -528,3 +530,36 @@ def test_progbar_logger_for_evaluate_and_predict(capsys, monkeypatch):
         cbs.on_predict_batch_end(step, {"outputs": np.zeros(2)})
     cbs.on_predict_end()
     assert re.fullmatch(r"5/5 - \d+s - \d+ms/step\n", capsys.readouterr().out)
+
+
+def test_fit_validation_calls_the_callbacks_test_hooks():
+    class Recorder(cbm.Callback):
+        def __init__(self):
+            super().__init__()
+            self.events = []
+
+        def on_test_begin(self, logs=None):
+            self.events.append("test_begin")
+
+        def on_test_batch_end(self, batch, logs=None):
+            self.events.append("test_batch")
+
+        def on_test_end(self, logs=None):
+            self.events.append(("test_end", round(logs["loss"], 6)))
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.events.append(("epoch_end", round(logs["val_loss"], 6)))
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 3)).astype(np.float32)
+    y = x.sum(axis=1, keepdims=True)
+    model = Sequential([Input(shape=(3,)), Dense(1)])
+    model.compile(loss="mse", optimizer="sgd")
+    recorder = Recorder()
+    model.fit(x, y, batch_size=8, epochs=2, validation_data=(x[:20], y[:20]), verbose=0,
+              callbacks=[recorder])
+    assert recorder.params["epochs"] == 2  # not overwritten by the validation's evaluate
+    for epoch in range(2):
+        chunk = recorder.events[epoch * 6:(epoch + 1) * 6]  # 20 samples: 3 batches of <= 8
+        assert chunk[:4] == ["test_begin", "test_batch", "test_batch", "test_batch"]
+        assert chunk[4][0] == "test_end" and chunk[5] == ("epoch_end", chunk[4][1])

@@ -507,3 +507,18 @@ def test_without_h5py(tmp_path, monkeypatch):
         saving.load_model(DATA / "mlp.keras")
     model.save(str(tmp_path / "m.deepmath"))  # the native format needs only numpy
     assert saving.load_model(tmp_path / "m.deepmath").get_config() == model.get_config()
+
+
+def test_saved_files_get_the_usual_permissions_and_overwrite_false_refuses(tmp_path):
+    model = Sequential([L.Input(shape=(3,)), L.Dense(2)])
+    path = tmp_path / "model.keras"
+    model.save(path)
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (path.stat().st_mode & 0o777) == 0o666 & ~mask
+    before = path.read_bytes()
+    with pytest.raises(FileExistsError, match="overwrite=False"):
+        model.save(path, overwrite=False)
+    with pytest.raises(FileExistsError, match="overwrite=False"):
+        model.save_weights(path, overwrite=False)
+    assert path.read_bytes() == before

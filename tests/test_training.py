@@ -6,6 +6,7 @@ import deepmath as dm
 from deepmath import callbacks, optimizers
 from deepmath.layers import Dense, Input
 from deepmath.models import Model, Sequential
+from deepmath.utils import set_random_seed
 
 
 def regression_data(n=256, seed=0):
@@ -239,3 +240,58 @@ def test_frozen_layer_is_not_updated():
     model.fit(x, y, epochs=2, verbose=0)
     for a, b in zip(frozen, model.layers[0].get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+def test_set_random_seed_makes_a_shuffled_fit_reproducible():
+    x, labels = classification_data()
+
+    def run():
+        set_random_seed(7)
+        model = Sequential([Input(shape=(2,)), Dense(8, activation="relu"),
+                            Dense(3, activation="softmax")])
+        model.compile(loss="sparse_categorical_crossentropy", optimizer="adam")
+        model.fit(x, labels, batch_size=16, epochs=2, shuffle=True, verbose=0)
+        return model.get_weights()
+
+    first, second = run(), run()
+    for a, b in zip(first, second):
+        np.testing.assert_array_equal(a, b)
+
+
+class IndexedIterator:
+    """A Sequence that is also an iterator (as `flow_from_directory`'s): batches by index."""
+
+    def __init__(self, x, y, batch_size):
+        self.x, self.y, self.batch_size = x, y, batch_size
+        self.epochs_ended = 0
+
+    def __len__(self):
+        return -(-len(self.x) // self.batch_size)
+
+    def __getitem__(self, i):
+        part = slice(i * self.batch_size, (i + 1) * self.batch_size)
+        return self.x[part], self.y[part]
+
+    def __next__(self):
+        raise AssertionError("fit must read a Sequence by index")
+
+    def on_epoch_end(self):
+        self.epochs_ended += 1
+
+
+def test_sequence_that_is_also_an_iterator_is_read_by_index():
+    x, y = regression_data(n=64)
+    model = linear_model()
+    model.compile(loss="mse", optimizer="sgd")
+    data = IndexedIterator(x, y, batch_size=16)
+    history = model.fit(data, epochs=3, verbose=0)
+    assert len(history.history["loss"]) == 3
+    assert data.epochs_ended == 3
+
+
+def test_predict_on_a_generator_of_bare_arrays():
+    x, _ = regression_data(n=40)
+    model = linear_model()
+    expected = model.predict(x, verbose=0)
+    batches = (x[i:i + 16] for i in range(0, 40, 16))
+    np.testing.assert_allclose(model.predict(batches, verbose=0), expected, rtol=1e-6)

@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 
+from .. import creation
 from ..tensor import Tensor
 
 
@@ -76,11 +77,12 @@ class ArrayBatches:
         if int(batch_size) != batch_size or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         self.batch_size, self.shuffle = int(batch_size), shuffle
-        self.rng = rng or np.random.default_rng()
+        self.rng = rng
         self.steps = math.ceil(self.n / self.batch_size)
 
     def epoch(self):
-        order = self.rng.permutation(self.n) if self.shuffle else None
+        rng = self.rng or creation._rng  # deepmath's generator: `set_random_seed` fixes it
+        order = rng.permutation(self.n) if self.shuffle else None
         for start in range(0, self.n, self.batch_size):
             if order is None:
                 index = slice(start, start + self.batch_size)
@@ -100,8 +102,9 @@ class StreamBatches:
         self._iterator = None
 
     def _next(self, i):
-        if hasattr(self.source, "__getitem__") and hasattr(self.source, "__len__") \
-                and not hasattr(self.source, "__next__"):
+        """Batch `i`: by index from a Sequence (Keras reads those by index even when they are
+        also iterators, as `flow_from_directory`'s), else the iterator's next one."""
+        if hasattr(self.source, "__getitem__") and hasattr(self.source, "__len__"):
             return self.source[i % len(self.source)]
         if self._iterator is None:
             self._iterator = iter(self.source)
@@ -123,8 +126,11 @@ class StreamBatches:
 
 
 def _unpack(batch):
+    """(x, y, sample_weight) from a generator's `x`, `(x,)`, `(x, y)` or `(x, y, w)`."""
+    if isinstance(batch, (np.ndarray, Tensor, list)):
+        return batch, None, None
     if not isinstance(batch, tuple) or not 1 <= len(batch) <= 3:
-        raise ValueError("a data generator must yield (x, y) or (x, y, sample_weight) tuples, "
+        raise ValueError("a data generator must yield x, (x, y) or (x, y, sample_weight), "
                          f"got {type(batch).__name__}")
     return tuple(batch) + (None,) * (3 - len(batch))
 

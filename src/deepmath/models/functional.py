@@ -2,6 +2,8 @@
 symbolic `Input`s, run in topological order. The book's sub-model trick
 `Model(inputs=m.inputs, outputs=m.layers[i].output)` gives the feature maps of layer i.
 """
+import os
+
 from ..layers import base
 from ..layers.base import KerasTensor, Layer, shape_str, unique_name
 from .training import Trainer
@@ -152,6 +154,7 @@ class Model(Trainer, Layer):
     def save_weights(self, filepath, overwrite=True):
         """Weights to `.weights.h5` (Keras 3's layout) or the native `.npz`, atomically."""
         from .. import saving
+        _check_overwrite(filepath, overwrite)
         saving.save_weights(self, filepath)
 
     def load_weights(self, filepath):
@@ -161,6 +164,7 @@ class Model(Trainer, Layer):
     def save(self, filepath, overwrite=True):
         """Config, weights, compile settings and optimizer state in one file."""
         from .. import saving
+        _check_overwrite(filepath, overwrite)
         saving.save_model(self, filepath)
 
     # ---- description -----------------------------------------------------------------------
@@ -223,3 +227,9 @@ class Model(Trainer, Layer):
         outs = [tensors[(name, index)] for name, index, _ in config["output_layers"]]
         return cls(inputs=pick if len(pick) > 1 else pick[0],
                    outputs=outs if len(outs) > 1 else outs[0], name=config.get("name"))
+
+
+def _check_overwrite(filepath, overwrite):
+    """Keras asks before replacing a file when overwrite=False; we refuse instead."""
+    if not overwrite and os.path.exists(filepath):
+        raise FileExistsError(f"{os.fspath(filepath)} exists and overwrite=False: not replaced")

@@ -196,7 +196,7 @@ class Trainer:
             if validation_data is not None and (epoch + 1) % validation_freq == 0:
                 logs.update({"val_" + k: v for k, v in self._validate(
                     validation_data, validation_batch_size or batch_size,
-                    validation_steps).items()})
+                    validation_steps, cbs).items()})
             cbs.on_epoch_end(epoch, logs)
             if self.stop_training:
                 break
@@ -223,16 +223,18 @@ class Trainer:
                 break
         return dict(logs)
 
-    def _validate(self, validation_data, batch_size, steps):
+    def _validate(self, validation_data, batch_size, steps, cbs):
+        """evaluate on the validation data, calling fit's callbacks' on_test_* hooks."""
         if data_module.is_stream(validation_data):
             return self.evaluate(validation_data, batch_size=batch_size, steps=steps,
-                                 verbose=0, return_dict=True)
+                                 verbose=0, callbacks=cbs, return_dict=True)
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
             raise ValueError("validation_data must be (x_val, y_val) or (x_val, y_val, "
                              "sample_weight)")
         x, y, *rest = validation_data
         return self.evaluate(x, y, batch_size=batch_size, steps=steps, verbose=0,
-                             sample_weight=rest[0] if rest else None, return_dict=True)
+                             sample_weight=rest[0] if rest else None, callbacks=cbs,
+                             return_dict=True)
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
                  steps=None, callbacks=None, return_dict=False):
@@ -241,8 +243,9 @@ class Trainer:
         self._require("evaluate")
         verbose = 1 if verbose == "auto" else int(verbose)
         batches = self._batches(x, y, sample_weight, batch_size, False, steps)
-        cbs = callbacks_module.CallbackList(callbacks, add_progbar=verbose != 0, model=self,
-                                            verbose=verbose, epochs=1, steps=batches.steps)
+        cbs = callbacks if isinstance(callbacks, callbacks_module.CallbackList) else \
+            callbacks_module.CallbackList(callbacks, add_progbar=verbose != 0, model=self,
+                                          verbose=verbose, epochs=1, steps=batches.steps)
         tracker, metric_objs = _RunningMean(), None
         cbs.on_test_begin()
         with no_grad():
