@@ -12,6 +12,7 @@ from .. import losses, metrics as metrics_module, optimizers
 from ..backend import get_backend
 from ..tensor import Tensor, no_grad, run_backward
 from . import data as data_module
+from .chain_step import DenseChain
 
 _WHOLE = 2 ** 62  # a batch size that takes all the data in one batch
 
@@ -112,7 +113,13 @@ class Trainer:
         bk = get_backend()
         return bk.softmax(out.data) if head == "softmax" else bk.sigmoid(out.data)
 
-    def _train_batch(self, x, y, sample_weight, variables):
+    def _train_batch(self, x, y, sample_weight, variables, chain=None):
+        """(loss before the update, output) of one step; `chain`: a DenseChain plan of this
+        model (same numbers without the graph)."""
+        if chain is not None:
+            value, out, grads = chain.train_step(self, x, y, sample_weight)
+            self.optimizer.apply(grads, variables)
+            return value, out
         loss, out = self._forward_loss(x, y, sample_weight, training=True)
         if loss.size != 1:
             raise ValueError(f"the loss must be a scalar, got shape {loss.shape}")
@@ -206,13 +213,14 @@ class Trainer:
 
     def _fit_epoch(self, train, cbs, epoch):
         variables = self.trainable_weights
+        chain = DenseChain.plan(self, variables)
         tracker, logs = _RunningMean(), {}
         for m, _, _ in self._train_metrics or []:
             m.reset_state()
         cbs.on_epoch_begin(epoch)
         for step, (xb, yb, swb) in enumerate(train.epoch()):
             cbs.on_train_batch_begin(step)
-            value, out = self._train_batch(xb, yb, swb, variables)
+            value, out = self._train_batch(xb, yb, swb, variables, chain)
             if self._train_metrics is None:
                 self._train_metrics = self._new_metrics(yb, self._predictions(out))
             self._update_metrics(self._train_metrics, yb, out, swb)
@@ -296,7 +304,8 @@ class Trainer:
         self._require("train_on_batch")
         batches = self._batches(x, y, sample_weight, _WHOLE, False, class_weight=class_weight)
         xb, yb, swb = next(batches.epoch())
-        value, out = self._train_batch(xb, yb, swb, self.trainable_weights)
+        variables = self.trainable_weights
+        value, out = self._train_batch(xb, yb, swb, variables, DenseChain.plan(self, variables))
         if self._train_metrics is None:
             self._train_metrics = self._new_metrics(yb, self._predictions(out))
         self._update_metrics(self._train_metrics, yb, out, swb)
