@@ -151,3 +151,23 @@ def test_missing_matplotlib_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     with pytest.raises(ImportError, match="pip install matplotlib"):
         plot.pyplot()
+
+
+# ---- plot_training_summary ----------------------------------------------------------------------
+def test_training_summary_curves_above_predictions(tmp_path, capsys):
+    rng = np.random.default_rng(3)
+    images, labels = rng.random((12, 28, 28, 1)), np.arange(12) % 10
+    probs = np.eye(10)[(labels + (labels == 3)) % 10]          # 3 is read as a 4
+    fig = plot.plot_training_summary(SimpleNamespace(history=LOGS), images, labels, probs, n=6,
+                                     ncols=3, file=tmp_path / "s.png")
+    _png(tmp_path / "s.png")
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert titles[:2] == ["loss", "accuracy"]
+    assert titles[2:] == [f"Attendu {k} - Prédit {k + (k == 3)} (100%)" for k in range(6)]
+    assert {line.get_label() for ax in fig.axes for line in ax.lines} == set(LOGS)
+    from deepmath.__main__ import write_plot                # python -m deepmath --plot FILE
+    write_plot(tmp_path / "main.png", LOGS, images, labels, probs)
+    _png(tmp_path / "main.png")
+    assert "main.png" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="plot_training_summary: 12 images, 12 labels and 2"):
+        plot.plot_training_summary(LOGS, images, labels, probs[:2])
