@@ -26,3 +26,20 @@ from .ops import (abs, add, avg_pool2d, binary_crossentropy, cast, categorical_c
 from . import ops, graph
 
 from numpy import float32, float64  # noqa: E402  (dtype names, as torch.float32)
+
+# The rest loads on first use (`dm.calculus`, `dm.keras`…): `import deepmath` stays quick.
+_SUBMODULES = ("activations", "backprop", "calculus", "callbacks", "datasets", "descent",
+               "facile", "gpt", "image", "initializers", "keras", "layers", "losses", "metrics",
+               "models", "optimizers", "perceptron", "plot", "preprocessing", "proba",
+               "saving", "schedules", "signal", "text", "utils")
+
+
+def __getattr__(name):
+    if name in _SUBMODULES:
+        import importlib
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module 'deepmath' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_SUBMODULES))
