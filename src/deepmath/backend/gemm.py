@@ -114,7 +114,11 @@ def dense_forward_native(x, w, b=None, activation=None):
 
 
 def dense_backward_native(x, w, saved, grad, activation=None, need_dx=True):
-    dz = activation_grad(saved, grad, activation)
+    if activation in SAVES_PREACT:   # the C kernel: scipy's erf costs more than the GEMMs
+        dz = kernels.gelu_backward(np.ascontiguousarray(saved), np.ascontiguousarray(grad),
+                                   activation == "gelu_tanh")
+    else:
+        dz = activation_grad(saved, grad, activation)
     dz2 = np.ascontiguousarray(dz.reshape(-1, dz.shape[-1]))
     x2 = x.reshape(-1, x.shape[-1])
     dx = kernels.gemm(dz2, w, transb=True).reshape(x.shape) if need_dx else None  # dZ·Wᵀ

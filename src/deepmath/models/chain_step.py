@@ -12,7 +12,7 @@ dL/d(output), which the chain then carries back layer by layer (chapter "Rétrop
 import numpy as np
 
 from ..backend import get_backend
-from ..backend.gemm import SAVES_PREACT, activation_reference
+from ..backend.gemm import SAVES_PREACT
 from ..layers.core import Dense
 from ..layers.reshaping import Flatten
 from ..losses import CategoricalCrossentropy
@@ -61,7 +61,7 @@ class DenseChain:
             if act in SAVES_PREACT:
                 z = bk.dense_forward(x, w, b, None)
                 saved.append((x, z, act))
-                x = activation_reference(z, act)
+                x = bk.gelu(z, act == "gelu_tanh")
             else:
                 out = bk.dense_forward(x, w, b, act)
                 saved.append((x, out, act))

@@ -7,7 +7,7 @@ backward on `dense_backward`: dZ from the saved output (or the pre-activation fo
 Activations: None/'linear', 'relu', 'sigmoid', 'tanh', 'gelu' (erf), 'gelu_tanh'.
 """
 from ..backend import get_backend
-from ..backend.gemm import SAVES_PREACT, activation_reference, check_activation
+from ..backend.gemm import SAVES_PREACT, check_activation
 from ._base import as_tensor, make
 
 
@@ -28,7 +28,7 @@ def dense(x, w, b=None, activation=None):
     bk = get_backend()
     if activation in SAVES_PREACT:
         saved = bk.dense_forward(X, W, Bias, None)
-        out = activation_reference(saved, activation)
+        out = bk.gelu(saved, activation == "gelu_tanh")
     else:
         out = saved = bk.dense_forward(X, W, Bias, activation)
 
