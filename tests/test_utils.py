@@ -174,3 +174,13 @@ def test_book_heaviside_written_with_K_is_the_step_function(K):
     layer.set_weights([np.array([[-0.5]]), np.array([1.0])])           # book: H(-x/2 + 1)
     np.testing.assert_array_equal(layer(np.array([[0.0], [2.0], [2.5]], np.float32)).data,
                                   [[1.0], [1.0], [0.0]])
+
+
+def test_the_books_scalings_are_in_utils():
+    from deepmath import utils
+    pixels = np.array([[0, 51, 255]], dtype=np.uint8)
+    np.testing.assert_allclose(utils.normalize_pixels(pixels), [[0, 0.2, 1]])
+    np.testing.assert_allclose(utils.min_max_scale([2.0, 4.0, 6.0], -1, 1), [-1, 0, 1])
+    heights = np.array([160.0, 170, 180, 190])
+    z = utils.z_score(heights)
+    np.testing.assert_allclose([z.mean(), z.std()], [0, 1], atol=1e-12)   # σ with 1/n

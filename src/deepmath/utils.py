@@ -1,10 +1,13 @@
 """Keras' small utilities (`keras.utils`): one-hot labels, seeding, normalization (book,
-chapter "Python : tensorflow avec keras - partie 2": `to_categorical` for MNIST's digits)."""
+chapter "Python : tensorflow avec keras - partie 2": `to_categorical` for MNIST's digits), and
+the book's scalings of data ("Probabilités"): `normalize_pixels` (/255), `min_max_scale` (to
+[a, b]) and `z_score` (population σ), from `deepmath.proba`."""
 import random
 
 import numpy as np
 
 from . import creation
+from .proba import min_max_scale, normalize_pixels, z_score  # noqa: F401  (the book's scalings)
 
 
 def to_categorical(y, num_classes=None, dtype="float32"):

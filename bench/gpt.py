@@ -1,0 +1,197 @@
+#!/usr/bin/env python
+"""The GPT of issue 7 against PyTorch eager, on nanoGPT's shakespeare_char CPU recipe
+(4 layers, 4 heads, 128 embedding, context 64, batch 12, AdamW 1e-3 β₂ 0.99, clip 1.0).
+
+    python bench/gpt.py                  # ms per training step, deepmath vs torch, 3 rounds
+    python bench/gpt.py --train          # + deepmath's full 2 000-iteration run (val loss)
+
+Each (library, round) runs in its own process (this file with --child), rounds alternating
+A B A B; a round times `--steps` steps after 3 warm-up ones on the same random batches.
+Results: bench/results/gpt.json (the training curve included with --train).
+"""
+import argparse
+import datetime
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+BENCH_DIR = Path(__file__).resolve().parent
+OUT = BENCH_DIR / "results" / "gpt.json"
+TEXT = BENCH_DIR.parents[1] / "shared" / "data" / "text" / "tinyshakespeare.txt"
+CONFIG = dict(n_layer=4, n_head=4, n_embd=128, block_size=64, batch_size=12, vocab_size=65)
+TARGET_RATIO = 0.6     # deepmath's step time / torch's, at most
+TARGET_VAL_LOSS = 1.88
+
+
+def batches(n, seed=0):
+    rng = np.random.default_rng(seed)
+    shape = (CONFIG["batch_size"], CONFIG["block_size"])
+    return [(rng.integers(0, CONFIG["vocab_size"], shape),
+             rng.integers(0, CONFIG["vocab_size"], shape)) for _ in range(n)]
+
+
+def deepmath_step():
+    from deepmath.gpt import GPT, GPTConfig, TrainConfig, make_optimizer, train_step
+    model = GPT(GPTConfig(**{k: CONFIG[k] for k in ("n_layer", "n_head", "n_embd",
+                                                     "block_size", "vocab_size")}))
+    opt = make_optimizer(model, TrainConfig())
+    return lambda x, y: train_step(model, opt, x, y)
+
+
+def torch_step():
+    """The same model in PyTorch eager: pre-LN blocks, fused SDPA, tied head, AdamW with
+    decay on matrices only, global-norm clipping (nanoGPT's train.py step)."""
+    import torch
+    from torch import nn
+    from torch.nn import functional as F
+    c = CONFIG
+    torch.manual_seed(0)
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.ln_1, self.ln_2 = nn.LayerNorm(c["n_embd"]), nn.LayerNorm(c["n_embd"])
+            self.c_attn = nn.Linear(c["n_embd"], 3 * c["n_embd"])
+            self.c_proj = nn.Linear(c["n_embd"], c["n_embd"])
+            self.fc = nn.Linear(c["n_embd"], 4 * c["n_embd"])
+            self.proj = nn.Linear(4 * c["n_embd"], c["n_embd"])
+
+        def forward(self, x):
+            b, t, e = x.shape
+            q, k, v = self.c_attn(self.ln_1(x)).split(e, dim=2)
+            q, k, v = (z.view(b, t, c["n_head"], e // c["n_head"]).transpose(1, 2)
+                       for z in (q, k, v))
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            x = x + self.c_proj(y.transpose(1, 2).contiguous().view(b, t, e))
+            return x + self.proj(F.gelu(self.fc(self.ln_2(x))))
+
+    class Model(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.wte = nn.Embedding(c["vocab_size"], c["n_embd"])
+            self.wpe = nn.Embedding(c["block_size"], c["n_embd"])
+            self.blocks = nn.ModuleList(Block() for _ in range(c["n_layer"]))
+            self.ln_f = nn.LayerNorm(c["n_embd"])
+
+        def forward(self, idx, targets):
+            x = self.wte(idx) + self.wpe(torch.arange(idx.shape[1]))
+            for block in self.blocks:
+                x = block(x)
+            logits = self.ln_f(x) @ self.wte.weight.T
+            return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1))
+
+    model = Model()
+    params = list(model.parameters())
+    groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": 0.1},
+              {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
+    opt = torch.optim.AdamW(groups, lr=1e-3, betas=(0.9, 0.99))
+
+    def step(x, y):
+        loss = model(torch.from_numpy(x), torch.from_numpy(y))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        return loss.item()
+    return step
+
+
+def child(library, steps, threads):
+    if library == "torch":
+        import torch
+        torch.set_num_threads(threads)
+        step = torch_step()
+    else:
+        import deepmath
+        deepmath.set_num_threads(threads)
+        step = deepmath_step()
+    data = batches(steps + 3)
+    for x, y in data[:3]:
+        step(x, y)
+    times = []
+    for x, y in data[3:]:
+        start = time.perf_counter()
+        step(x, y)
+        times.append(time.perf_counter() - start)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"ms": [1000 * t for t in times], "peak_rss_mb": peak_mb}))
+
+
+def train_run(threads):
+    """deepmath's 2 000 iterations on tinyshakespeare (90/10 split, character tokens)."""
+    import deepmath
+    from deepmath.gpt import GPT, GPTConfig, Trainer, TrainConfig
+    deepmath.set_num_threads(threads)
+    text = TEXT.read_text(encoding="utf-8")
+    chars = sorted(set(text))
+    data = np.array([chars.index(ch) for ch in chars], dtype=np.int64)
+    index = {ch: i for i, ch in enumerate(chars)}
+    data = np.array([index[ch] for ch in text], dtype=np.int64)
+    split = int(0.9 * len(data))
+    model = GPT(GPTConfig(vocab_size=len(chars), **{k: CONFIG[k] for k in (
+        "n_layer", "n_head", "n_embd", "block_size")}))
+    trainer = Trainer(model, TrainConfig(eval_interval=250, eval_iters=200))
+    start = time.perf_counter()
+    curve = trainer.run(data[:split], data[split:], log=lambda line: print(line, flush=True)
+                        if line.startswith("step") else None)
+    return {"curve": curve, "seconds": time.perf_counter() - start,
+            "final_val_loss": curve[-1]["val"], "target_val_loss": TARGET_VAL_LOSS}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--train", action="store_true")
+    parser.add_argument("--child", choices=("deepmath", "torch"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        return child(args.child, args.steps, args.threads)
+    try:
+        import torch  # noqa: F401
+        libraries = ("deepmath", "torch")
+    except ImportError:
+        libraries = ("deepmath",)
+    runs = {lib: [] for lib in libraries}
+    for r in range(args.rounds):
+        for lib in libraries:
+            print(f"gpt step: {lib}, round {r + 1}/{args.rounds}", flush=True)
+            out = subprocess.run([sys.executable, __file__, "--child", lib, "--steps",
+                                  str(args.steps), "--threads", str(args.threads)],
+                                 capture_output=True, text=True, check=True)
+            runs[lib].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    result = {"date": datetime.datetime.now().isoformat(timespec="seconds"),
+              "config": CONFIG, "threads": args.threads, "libraries": {}}
+    for lib, rounds in runs.items():
+        ms = [t for run in rounds for t in run["ms"]]
+        result["libraries"][lib] = {"median_ms": float(np.median(ms)),
+                                    "round_medians_ms": [float(np.median(r["ms"]))
+                                                         for r in rounds],
+                                    "peak_rss_mb": max(r["peak_rss_mb"] for r in rounds)}
+        print(f"{lib:9s} median {np.median(ms):7.1f} ms/step  peak RSS "
+              f"{result['libraries'][lib]['peak_rss_mb']:.0f} MB")
+    if "torch" in runs:
+        ratio = result["libraries"]["deepmath"]["median_ms"] / \
+            result["libraries"]["torch"]["median_ms"]
+        result["deepmath_over_torch"] = ratio
+        print(f"deepmath / torch step time: {ratio:.2f} (target <= {TARGET_RATIO})")
+    if args.train:
+        result["training"] = train_run(args.threads)
+        print(f"validation loss after 2000 iterations: {result['training']['final_val_loss']:.4f}"
+              f" (target <= {TARGET_VAL_LOSS}), {result['training']['seconds']:.0f} s")
+    OUT.parent.mkdir(exist_ok=True)
+    tmp = OUT.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(result, indent=1))
+    tmp.replace(OUT)
+    print(f"wrote {OUT}")
+
+
+if __name__ == "__main__":
+    main()
