@@ -364,3 +364,20 @@ def test_argument_errors():
         calc.directional_derivative(fermat, (0, 0), (1, 0, 0))
     with pytest.raises(TypeError, match="point must be a number or a sequence"):
         calc.gradient(fermat, "origin")
+
+
+def test_level_line_tangent_of_the_books_ellipse():
+    """Gradient §2.2 (book l.3522-3541): at (x0, y0) on x²/a² + y²/b² = 1 the tangent is
+    x0·x/a² + y0·y/b² = 1, i.e. (2x0/a²) x + (2y0/b²) y = 2."""
+    a, b = 3.0, 2.0
+    x0 = 1.5
+    y0 = b * np.sqrt(1 - x0**2 / a**2)
+    coeffs = calc.level_line_tangent(lambda x, y: x**2 / a**2 + y**2 / b**2, (x0, y0))
+    np.testing.assert_allclose(coeffs, (2 * x0 / a**2, 2 * y0 / b**2, 2.0), rtol=1e-7)
+    auto = calc.tangente_ligne_de_niveau(lambda x, y: x**2 / a**2 + y**2 / b**2, (x0, y0),
+                                             method="auto")
+    np.testing.assert_allclose(auto, coeffs, rtol=1e-7)
+    with pytest.raises(ValueError, match="grad f is zero"):
+        calc.level_line_tangent(lambda x, y: x**2 + y**2, (0.0, 0.0))
+    with pytest.raises(ValueError, match="two variables"):
+        calc.level_line_tangent(lambda x, y, z: x, (0.0, 0.0, 1.0))

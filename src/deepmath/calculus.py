@@ -34,7 +34,8 @@ __all__ = [
     "ConvergenceError", "Tangent", "SearchResult",
     "derivative", "second_derivative", "autodiff_derivative", "tangent", "linear_approximation",
     "newton", "nth_root",
-    "partial_derivative", "gradient", "autodiff_gradient", "directional_derivative", "hessian",
+    "partial_derivative", "gradient", "autodiff_gradient", "directional_derivative",
+    "level_line_tangent", "tangente_ligne_de_niveau", "hessian",
     "critical_point", "grid_search", "random_search", "slice_search",
     "derivee", "derivee_seconde", "derivee_automatique", "tangente", "calcul_approche",
     "derivee_partielle", "derivee_directionnelle", "point_critique",
@@ -334,6 +335,20 @@ def directional_derivative(f, point, v, method="numeric"):
     return float(_gradient_by(method, f, p) @ v)
 
 
+def level_line_tangent(f, point, method="numeric"):
+    """The tangent at (x0, y0) to the level line of f through it ("Gradient", §2.2,
+    Proposition 2): ∂f/∂x (x - x0) + ∂f/∂y (y - y0) = 0, returned as (a, b, c) with
+    a·x + b·y = c, (a, b) = grad f(x0, y0). ValueError where the gradient is zero (no tangent)."""
+    p = _as_point(point)
+    if p.size != 2:
+        raise ValueError(f"level_line_tangent: f must have two variables, the point has "
+                         f"{p.size} coordinates")
+    a, b = _gradient_by(method, f, p)
+    if a == 0 and b == 0:
+        raise ValueError(f"level_line_tangent: grad f is zero at {tuple(p)}: no tangent there")
+    return float(a), float(b), float(a * p[0] + b * p[1])
+
+
 def hessian(f, point, h=None):
     """The matrix of second partial derivatives by the symmetric four-point difference
     [f(x+h_i e_i+h_j e_j) - f(x+h_i e_i-h_j e_j) - f(x-h_i e_i+h_j e_j) + f(x-h_i e_i-h_j e_j)]
@@ -477,3 +492,4 @@ point_critique = critical_point
 recherche_grille = grid_search
 recherche_hasard = random_search
 recherche_tranche = slice_search
+tangente_ligne_de_niveau = level_line_tangent
