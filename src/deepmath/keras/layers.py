@@ -2,11 +2,11 @@
 from ..layers import (Activation, AveragePooling2D, AvgPool2D, BatchNormalization, Conv2D,
                       Dense, Dropout, Embedding, Flatten, GlobalAveragePooling2D,
                       GlobalAvgPool2D, GlobalMaxPool2D, GlobalMaxPooling2D, Input, InputLayer,
-                      Layer, LayerNormalization, MaxPool2D, MaxPooling2D, Reshape, deserialize,
-                      serialize)
+                      Layer, LayerNormalization, MaxPool2D, MaxPooling2D, MultiHeadAttention,
+                      Reshape, deserialize, serialize)
 
 __all__ = ["Activation", "AveragePooling2D", "AvgPool2D", "BatchNormalization", "Conv2D",
            "Dense", "Dropout", "Embedding", "Flatten", "GlobalAveragePooling2D",
            "GlobalAvgPool2D", "GlobalMaxPool2D", "GlobalMaxPooling2D", "Input", "InputLayer",
-           "Layer", "LayerNormalization", "MaxPool2D", "MaxPooling2D", "Reshape", "deserialize",
-           "serialize"]
+           "Layer", "LayerNormalization", "MaxPool2D", "MaxPooling2D", "MultiHeadAttention",
+           "Reshape", "deserialize", "serialize"]

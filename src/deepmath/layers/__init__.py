@@ -8,6 +8,7 @@ from .reshaping import Flatten, Reshape
 from .dropout import Dropout
 from .embedding import Embedding
 from .normalization import BatchNormalization, LayerNormalization
+from .attention import MultiHeadAttention
 
 
 def _subclasses(cls):

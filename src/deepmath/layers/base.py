@@ -40,10 +40,11 @@ class KerasTensor:
     """A symbolic tensor of a functional graph: shape (batch axis None), dtype, and the node
     (layer, inputs) that produces it; None for a model input."""
 
-    def __init__(self, shape, dtype=None, layer=None, inputs=None, name=None):
+    def __init__(self, shape, dtype=None, layer=None, inputs=None, name=None, call_kwargs=None):
         self.shape = tuple(None if d is None else int(d) for d in shape)
         self.dtype = np.dtype(dtype or get_default_dtype())
         self.layer, self.inputs, self.name = layer, inputs, name
+        self.call_kwargs = call_kwargs or {}   # the options of the call (use_causal_mask=...)
 
     ndim = property(lambda self: len(self.shape))
 
@@ -217,7 +218,7 @@ class Layer:
         shape = self.compute_output_shape(_shape_of(inputs))
         out = KerasTensor(shape, self.dtype, layer=self, inputs=inputs,
                           name=self.name if not self._outputs else
-                          f"{self.name}_{len(self._outputs)}")
+                          f"{self.name}_{len(self._outputs)}", call_kwargs=kwargs)
         self._inputs.append(inputs)
         self._outputs.append(out)
         return out

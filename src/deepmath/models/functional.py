@@ -135,7 +135,7 @@ class Model(Trainer, Layer):
             if logits and i == last:
                 values[id(out)] = layer._call_logits(x, training)
             else:
-                values[id(out)] = layer.call(x, training=training)
+                values[id(out)] = layer.call(x, training=training, **out.call_kwargs)
         results = [values[id(t)] for t in self.outputs]
         return results if isinstance(self._output_struct, (list, tuple)) else results[0]
 
@@ -189,7 +189,10 @@ class Model(Trainer, Layer):
                      "name": layer.name, "inbound_nodes": []}
             for args, out in zip(layer._inputs, layer._outputs):
                 if id(out) in in_model:
-                    entry["inbound_nodes"].append([ref(a) for a in _as_list(args)])
+                    refs = [ref(a) for a in _as_list(args)]
+                    if out.call_kwargs:         # Keras 2's place for a call's options
+                        refs[0] = refs[0] + [_jsonable(out.call_kwargs)]
+                    entry["inbound_nodes"].append(refs)
             layers.append(entry)
         return {"name": self.name, "trainable": self.trainable, "layers": layers,
                 "input_layers": [ref(t) for t in self.inputs],
@@ -211,10 +214,11 @@ class Model(Trainer, Layer):
                 for k, node in enumerate(entry["inbound_nodes"]):
                     if (entry["name"], k) in tensors:
                         continue
-                    keys = [(name, index) for name, index, _ in node]
+                    keys = [(ref[0], ref[1]) for ref in node]
                     if all(key in tensors for key in keys):
                         args = [tensors[key] for key in keys]
-                        out = layers[entry["name"]](args[0] if len(args) == 1 else args)
+                        options = node[0][3] if len(node[0]) > 3 else {}
+                        out = _call_node(layers[entry["name"]], args, options)
                         tensors[(entry["name"], k)] = out
                         progressed = True
                 if all((entry["name"], k) in tensors
@@ -227,6 +231,18 @@ class Model(Trainer, Layer):
         outs = [tensors[(name, index)] for name, index, _ in config["output_layers"]]
         return cls(inputs=pick if len(pick) > 1 else pick[0],
                    outputs=outs if len(outs) > 1 else outs[0], name=config.get("name"))
+
+
+def _call_node(layer, args, options):
+    """Call `layer` on the symbolic `args` of a config node with its saved options."""
+    from ..layers.attention import MultiHeadAttention
+    if isinstance(layer, MultiHeadAttention):    # its inputs are positional arguments
+        return layer(*args, **options)
+    return layer(args[0] if len(args) == 1 else args, **options)
+
+
+def _jsonable(options):
+    return {k: v.tolist() if hasattr(v, "tolist") else v for k, v in options.items()}
 
 
 def _check_overwrite(filepath, overwrite):
