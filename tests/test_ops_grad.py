@@ -213,3 +213,18 @@ def test_broadcast_binary_ops_hypothesis(data):
     op = data.draw(st.sampled_from([lambda a, b: a * b + a, lambda a, b: a / b - b,
                                     lambda a, b: a ** 2 * b]))
     check_grad(op, away_from_zero(*sa), away_from_zero(*sb))
+
+
+def test_gelu_tanh_form_and_the_books_erratum():
+    """Book l.9968 prints GELU ≈ x/2(1 + th(√(2/π) + 0.44715x³)); the tanh form is
+    x/2(1 + th(√(2/π)(x + 0.044715x³))), within 5e-4 of x·Φ(x). So is x·σ(1.702x) to 2e-2."""
+    from scipy.special import erf
+    x = np.linspace(-5, 5, 2001)
+    exact = x / 2 * (1 + erf(x / np.sqrt(2)))
+    np.testing.assert_allclose(dm.gelu(dm.tensor(x, dtype="float64")).data, exact,
+                               atol=1e-12)
+    tanh_form = dm.gelu(dm.tensor(x, dtype="float64"), approximate=True).data
+    assert np.abs(tanh_form - exact).max() < 5e-4
+    printed = x / 2 * (1 + np.tanh(np.sqrt(2 / np.pi) + 0.44715 * x**3))
+    assert np.abs(printed - exact).max() > 0.5
+    assert np.abs(x / (1 + np.exp(-1.702 * x)) - exact).max() < 2e-2

@@ -41,8 +41,12 @@ def leaky_relu(x, negative_slope=0.01):
 
 
 def gelu(x, approximate=False):
-    """x·Φ(x) with Φ the normal distribution function (erf form), or GPT-2's tanh form with
-    `approximate=True` (or 'tanh')."""
+    """x·Φ(x) = x/2·(1 + erf(x/√2)) with Φ the normal distribution function (book, "ChatGPT –
+    partie 2", §7), or GPT-2's tanh form x/2·(1 + th(√(2/π)·(x + 0.044715x³))) with
+    `approximate=True` (or 'tanh').
+
+    Erratum: the book (line 9968) prints th(√(2/π) + 0.44715x³), which is off by up to 0.5
+    from GELU; the form above is within 5e-4 of x·Φ(x)."""
     x = as_tensor(x)
     X, bk = x.data, get_backend()
     approx = bool(approximate) and approximate != "none"
