@@ -217,7 +217,7 @@ def test_broadcast_binary_ops_hypothesis(data):
 
 def test_gelu_tanh_form_and_the_books_erratum():
     """Book l.9968 prints GELU ≈ x/2(1 + th(√(2/π) + 0.44715x³)); the tanh form is
-    x/2(1 + th(√(2/π)(x + 0.044715x³))), within 5e-4 of x·Φ(x). So is x·σ(1.702x) to 2e-2."""
+    x/2(1 + th(√(2/π)(x + 0.044715x³))), within 5e-4 of x·Φ(x). So is x·σ(1.702x) to 2.1e-2."""
     from scipy.special import erf
     x = np.linspace(-5, 5, 2001)
     exact = x / 2 * (1 + erf(x / np.sqrt(2)))
@@ -227,4 +227,4 @@ def test_gelu_tanh_form_and_the_books_erratum():
     assert np.abs(tanh_form - exact).max() < 5e-4
     printed = x / 2 * (1 + np.tanh(np.sqrt(2 / np.pi) + 0.44715 * x**3))
     assert np.abs(printed - exact).max() > 0.5
-    assert np.abs(x / (1 + np.exp(-1.702 * x)) - exact).max() < 2e-2
+    assert np.abs(x / (1 + np.exp(-1.702 * x)) - exact).max() < 2.1e-2
