@@ -165,4 +165,4 @@ def test_command_line_train_then_sample(tmp_path, capsys):
     out = capsys.readouterr().out
     assert out.startswith("to be") and len(out.rstrip("\n")) >= 15
     assert gpt_main(["sample", "--checkpoint", str(ckpt), "--prompt", "Z"]) == 1
-    assert "not in the model's vocabulary" in capsys.readouterr().err
+    assert "character 'Z' at position 0 is not in the vocabulary" in capsys.readouterr().err

@@ -8,20 +8,13 @@ import sys
 
 import numpy as np
 
+from ..text.tokenizers import CharTokenizer
 from .model import GPT, GPTConfig
 from .train import Trainer, TrainConfig
 
 
-def char_vocabulary(text):
-    return sorted(set(text))
-
-
-def encode(text, chars):
-    index = {c: i for i, c in enumerate(chars)}
-    unknown = next((c for c in text if c not in index), None)
-    if unknown is not None:
-        raise ValueError(f"the character {unknown!r} is not in the model's vocabulary")
-    return np.array([index[c] for c in text], dtype=np.int64)
+def encode(tokenizer, text):
+    return np.array(tokenizer.encode(text), dtype=np.int64)
 
 
 def parse_args(argv):
@@ -54,17 +47,17 @@ def train(args):
         text = f.read()
     if args.resume:
         trainer = Trainer.load(args.out)
-        chars = trainer.extra["chars"]
+        tokenizer = CharTokenizer("".join(trainer.extra["chars"]))
     else:
-        chars = char_vocabulary(text)
-        model_cfg = GPTConfig(vocab_size=len(chars), **{
+        tokenizer = CharTokenizer(text)
+        model_cfg = GPTConfig(vocab_size=tokenizer.vocab_size, **{
             k: getattr(args, k) for k in vars(GPTConfig()) if k not in ("vocab_size", "bias")})
         train_cfg = TrainConfig(**{k: getattr(args, k) for k in vars(TrainConfig())})
         trainer = Trainer(GPT(model_cfg, seed=train_cfg.seed), train_cfg,
-                          extra={"chars": chars})
-    data = encode(text, chars)
+                          extra={"chars": tokenizer.chars})
+    data = encode(tokenizer, text)
     split = int(0.9 * len(data))
-    print(f"{len(data)} characters, vocabulary {len(chars)}, "
+    print(f"{len(data)} characters, vocabulary {tokenizer.vocab_size}, "
           f"{trainer.model.num_params() / 1e6:.2f}M parameters")
     trainer.run(data[:split], data[split:], checkpoint=args.out)
     print(f"checkpoint written to {args.out}")
@@ -76,10 +69,11 @@ def sample(args):
     chars = trainer.extra.get("chars")
     if not chars:
         raise SystemExit(f"{args.checkpoint} holds no character vocabulary")
-    prompt = encode(args.prompt, chars)[-trainer.model.config.block_size:]
+    tokenizer = CharTokenizer("".join(chars))
+    prompt = encode(tokenizer, args.prompt)[-trainer.model.config.block_size:]
     out = trainer.model.generate(prompt[None, :], args.max_new_tokens, args.temperature,
                                  args.top_k, args.greedy, np.random.default_rng(args.seed))
-    print("".join(chars[i] for i in out[0]))
+    print(tokenizer.decode(out[0]))
 
 
 def main(argv=None):
