@@ -166,3 +166,23 @@ def test_command_line_train_then_sample(tmp_path, capsys):
     assert out.startswith("to be") and len(out.rstrip("\n")) >= 15
     assert gpt_main(["sample", "--checkpoint", str(ckpt), "--prompt", "Z"]) == 1
     assert "character 'Z' at position 0 is not in the vocabulary" in capsys.readouterr().err
+
+
+def test_attention_maps_are_causal_distributions():
+    model = tiny()
+    idx = tokens((2, 6))
+    maps = model.attention_maps(idx)
+    assert len(maps) == 2 and maps[0].shape == (2, 2, 6, 6)
+    for w in maps:
+        np.testing.assert_allclose(w.sum(-1), 1.0, rtol=1e-12)
+        assert np.all(np.triu(w[0, 0], 1) == 0)
+    assert model._attention_maps is None and model.training
+
+
+def test_gelu_tanh_and_layer_norm_epsilon_options():
+    a = tiny(activation="gelu")
+    b = tiny(activation="gelu_tanh", layer_norm_epsilon=1e-3)
+    idx = tokens((1, 5))
+    assert not np.allclose(a(idx).data, b(idx).data)
+    with pytest.raises(ValueError, match="activation"):
+        GPTConfig(activation="relu")

@@ -29,6 +29,8 @@ class GPTConfig:
     n_embd: int = 128
     dropout: float = 0.0
     bias: bool = True
+    activation: str = "gelu"            # 'gelu' (erf, nanoGPT) or 'gelu_tanh' (GPT-2's gelu_new)
+    layer_norm_epsilon: float = 1e-5
 
     def __post_init__(self):
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
@@ -40,6 +42,9 @@ class GPTConfig:
                              f"({self.n_head})")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"GPTConfig: dropout must be in [0, 1), got {self.dropout!r}")
+        if self.activation not in ("gelu", "gelu_tanh"):
+            raise ValueError(f"GPTConfig: activation must be 'gelu' or 'gelu_tanh', got "
+                             f"{self.activation!r}")
 
 
 class GPT:
@@ -50,6 +55,7 @@ class GPT:
     def __init__(self, config, seed=0, dtype=np.float32):
         self.config = config
         self.training = True
+        self._attention_maps = None     # a list while `attention_maps` runs
         self.params = _init_params(config, np.random.default_rng(seed), np.dtype(dtype))
 
     # ---- parameters ------------------------------------------------------------------------
@@ -121,12 +127,14 @@ class GPT:
         qkv = self._dense(x, prefix + "c_attn.")                       # (B, T, 3C)
         qkv = ops.transpose(ops.reshape(qkv, (b, t, 3, h, c // h)), (2, 0, 3, 1, 4))
         q, k, v = qkv[0], qkv[1], qkv[2]                                # (B, H, T, d)
+        if self._attention_maps is not None:
+            self._attention_maps.append(_causal_softmax(q.data, k.data))
         y = ops.scaled_dot_product_attention(q, k, v, causal=True)
         y = ops.reshape(ops.transpose(y, (0, 2, 1, 3)), (b, t, c))
         return self._dropout(self._dense(y, prefix + "c_proj."))
 
     def _mlp(self, x, prefix):
-        x = self._dense(x, prefix + "c_fc.", "gelu")
+        x = self._dense(x, prefix + "c_fc.", self.config.activation)
         return self._dropout(self._dense(x, prefix + "c_proj."))
 
     def _dense(self, x, prefix, activation=None):
@@ -135,11 +143,24 @@ class GPT:
 
     def _layer_norm(self, x, prefix):
         return ops.layer_norm(x, self.params[prefix + "weight"], self.params.get(prefix + "bias"),
-                              epsilon=1e-5)
+                              epsilon=self.config.layer_norm_epsilon)
 
     def _dropout(self, x):
         rate = self.config.dropout
         return ops.dropout(x, rate) if self.training and rate > 0 else x
+
+    def attention_maps(self, idx):
+        """The attention weights of every layer for tokens `idx` (B, T): a list of n_layer
+        arrays (B, n_head, T, T), row i the weights query i gives to keys 0..i (book,
+        "ChatGPT – partie 2": what each head looks at)."""
+        self._attention_maps = []
+        was_training, self.training = self.training, False
+        try:
+            with no_grad():
+                self(idx)
+            return self._attention_maps
+        finally:
+            self._attention_maps, self.training = None, was_training
 
     # ---- sampling --------------------------------------------------------------------------
     def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None, greedy=False,
@@ -179,6 +200,16 @@ def _next_tokens(logits, temperature, top_k, greedy, rng):
     probs = np.exp(logits - logits.max(axis=-1, keepdims=True))
     probs /= probs.sum(axis=-1, keepdims=True)
     return np.array([[rng.choice(len(row), p=row)] for row in probs])
+
+
+def _causal_softmax(q, k):
+    """softmax(q·kᵀ/√d) with keys after the query masked, (B, H, T, T), in float64."""
+    d = q.shape[-1]
+    scores = np.einsum("bhtd,bhsd->bhts", q.astype(np.float64), k.astype(np.float64)) / np.sqrt(d)
+    t = scores.shape[-1]
+    scores = np.where(np.tril(np.ones((t, t), dtype=bool)), scores, -np.inf)
+    weights = np.exp(scores - scores.max(axis=-1, keepdims=True))
+    return weights / weights.sum(axis=-1, keepdims=True)
 
 
 def _token_array(idx, config, what="idx"):
