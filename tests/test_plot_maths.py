@@ -259,14 +259,13 @@ def test_convolution_errors():
         plot.plot_convolution(np.zeros((4, 4)), np.zeros((4, 4)), kernel=[1, 2])
 
 
-def test_pool2d():
+def test_pooling_panel_pools_with_signal_and_checks_the_mode():
     m = np.arange(20.0).reshape(4, 5)                     # the last column is dropped
-    np.testing.assert_array_equal(plot.pool2d(m), [[6, 8], [16, 18]])
-    np.testing.assert_array_equal(plot.pool2d(m, 2, "average"), [[3, 5], [13, 15]])
-    with pytest.raises(ValueError, match="at least 3×3"):
-        plot.pool2d(np.zeros((2, 4)), 3)
+    fig = plot.plot_pooling(m, mode="average")
+    texts = {t.get_text() for t in fig.axes[1].texts}
+    assert {"3", "5", "13", "15"} <= texts
     with pytest.raises(ValueError, match="mode must be 'max' or 'average'"):
-        plot.pool2d(m, mode="min")
+        plot.plot_pooling(m, mode="min")
 
 
 def test_pooling_panels_write_the_values(tmp_path):
@@ -288,5 +287,5 @@ def test_pooling_errors():
         plot.plot_pooling(np.zeros(4))
     with pytest.raises(ValueError, match="titles must be two strings"):
         plot.plot_pooling(np.zeros((2, 2)), titles=("one",))
-    with pytest.raises(ValueError, match="size must be an integer >= 1"):
+    with pytest.raises(ValueError, match="max_pooling: size must be >= 1, got 0"):
         plot.plot_pooling(np.zeros((2, 2)), size=0)

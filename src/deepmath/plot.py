@@ -531,27 +531,18 @@ def plot_convolution(before, after, kernel=None, titles=None, cmap="gray", fmt="
     return finish(fig, file, show)
 
 
-def pool2d(matrix, size=2, mode="max"):
-    """Pooling of size k of a matrix n×p into (n//k)×(p//k): the max (or the mean, mode
-    'average') of each k×k block, what is left over at the border dropped (chapter
-    "Convolution", §1.2 "Pooling")."""
-    m = _matrix(matrix, "matrix")
-    k = _count(size, "size", least=1)
-    if mode not in ("max", "average"):
-        raise ValueError(f"mode must be 'max' or 'average', got {mode!r}")
-    rows, cols = m.shape[0] // k, m.shape[1] // k
-    if rows == 0 or cols == 0:
-        raise ValueError(f"a {k}×{k} pooling needs a matrix of at least {k}×{k}, got {m.shape}")
-    blocks = m[:rows * k, :cols * k].reshape(rows, k, cols, k)
-    return blocks.max(axis=(1, 3)) if mode == "max" else blocks.mean(axis=(1, 3))
-
-
 def plot_pooling(before, after=None, size=2, mode="max", titles=None, fmt="{:g}",
                  cmap="Blues", file=None, show=False):
     """A matrix and its pooling side by side, each value written in its cell (chapter
-    "Convolution", §1.2 "Pooling"). `after` defaults to pool2d(before, size, mode)."""
+    "Convolution", §1.2 "Pooling"). `after` defaults to `signal.max_pooling(before, size)`
+    (mode 'max') or `signal.average_pooling` (mode 'average')."""
     m = _matrix(before, "before")
-    pooled = pool2d(m, size, mode) if after is None else _matrix(after, "after")
+    if mode not in ("max", "average"):
+        raise ValueError(f"mode must be 'max' or 'average', got {mode!r}")
+    if after is None:
+        from . import signal
+        after = (signal.max_pooling if mode == "max" else signal.average_pooling)(m, size)
+    pooled = _matrix(after, "after")
     titles = ("avant", f"après {mode} pooling") if titles is None else tuple(titles)
     if len(titles) != 2:
         raise ValueError(f"titles must be two strings (before, after), got {titles!r}")
