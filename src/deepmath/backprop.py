@@ -17,6 +17,7 @@ from collections import namedtuple
 
 import numpy as np
 
+from .descent import numerical_gradient
 from .perceptron import ACTIVATIONS, Layer, Network
 
 __all__ = ["DenseNetwork", "Trajectory", "gradient_descent", "descente_de_gradient",
@@ -156,9 +157,7 @@ class DenseNetwork:
 
     def gradient_numeric(self, P, X, z, h=1e-6):
         """grad E(P) by central differences (E(P + h e_j) − E(P − h e_j)) / 2h."""
-        P = np.asarray(P, dtype=np.float64)
-        return np.array([(self.error(P + h * e, X, z) - self.error(P - h * e, X, z)) / (2 * h)
-                         for e in np.eye(len(P))])
+        return numerical_gradient(lambda Q: self.error(Q, X, z), P, h=h)
 
     def to_network(self, P):
         """The `deepmath.perceptron.Network` with the weights P (then `.to_keras()`)."""

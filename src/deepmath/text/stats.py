@@ -14,6 +14,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..proba import softmax  # σ_T(X) (§2.3): one softmax for the whole library
+
 #: A word: letters or digits, with inner apostrophes or hyphens kept ("country's", "well-known").
 WORD_PATTERN = r"[^\W_]+(?:['’-][^\W_]+)*"
 
@@ -171,16 +173,6 @@ def _temperature(temperature):
     if not T > 0 or not np.isfinite(T):
         raise ValueError(f"temperature must be a finite number > 0, got {temperature}")
     return T
-
-
-def softmax(x, temperature=1.0):
-    """σ_T,i(X) = e^(x_i/T) / Σ_j e^(x_j/T) along the last axis (§2.3; T = 1: the plain
-    softmax). T → 0 tends to argmax, T → ∞ to the uniform distribution."""
-    z = np.asarray(x, dtype=float) / _temperature(temperature)
-    if z.ndim == 0 or z.shape[-1] == 0:
-        raise ValueError(f"x must hold at least one value, got shape {z.shape}")
-    z = np.exp(z - z.max(axis=-1, keepdims=True))
-    return z / z.sum(axis=-1, keepdims=True)
 
 
 def apply_temperature(probabilities, temperature, mode="book"):
