@@ -17,6 +17,7 @@ from collections import namedtuple
 
 import numpy as np
 
+from . import descent
 from .descent import numerical_gradient
 from .perceptron import ACTIVATIONS, Layer, Network
 
@@ -181,14 +182,11 @@ def gradient_descent(network, P0, X, z, delta=1.0, n_iter=1000):
     if int(n_iter) != n_iter or n_iter < 0:
         raise ValueError(f"n_iter must be a non-negative integer, got {n_iter}")
     X, z = network._data(X, z)
-    P = np.array(P0, dtype=np.float64)
-    network._blocks(P)
-    Ps, grads, errors = [], [], []
-    for _ in range(int(n_iter) + 1):
-        g = network.gradient(P, X, z)
-        Ps.append(P), grads.append(g), errors.append(network.error(P, X, z))
-        P = P - delta * g
-    return Trajectory(np.array(Ps), np.array(grads), np.array(errors))
+    P0 = np.array(P0, dtype=np.float64)
+    network._blocks(P0)
+    run = descent.gradient_descent(lambda P: network.error(P, X, z), P0, step=delta,
+                                   n_iter=int(n_iter), grad=lambda P: network.gradient(P, X, z))
+    return Trajectory(run.points, run.gradients, run.values)
 
 
 descente_de_gradient = gradient_descent
