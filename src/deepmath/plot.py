@@ -18,6 +18,8 @@ import sys
 
 import numpy as np
 
+from . import calculus
+
 _NON_INTERACTIVE = ("agg", "cairo", "pdf", "pgf", "ps", "svg", "template")
 
 
@@ -318,8 +320,7 @@ def plot_tangent(f, a, xlim=None, df=None, n=200, file=None, show=False):
     x = np.linspace(lo, hi, _count(n, "n"))
     y = _shaped(f(x), x.shape, "f(x)")
     fa = float(f(a))
-    h = 1e-6 * max(1.0, abs(a))
-    slope = float(df(a)) if df is not None else (float(f(a + h)) - float(f(a - h))) / (2 * h)
+    slope = float(df(a)) if df is not None else calculus.derivative(f, a)
     fig, ax = _axes_2d()
     ax.plot(x, y, label="y = f(x)")
     ax.plot(x, fa + slope * (x - a), "--", label=f"tangente en x = {a:g} (pente {slope:.4g})")
@@ -356,14 +357,14 @@ def plot_level_lines(f, xlim=(-3, 3), ylim=(-3, 3), levels=10, filled=False, n=1
 
 
 # ---- gradients ("Gradient", "Descente de gradient") --------------------------------------------
-def _gradient_on(f, gradient, X, Y, h):
+def _gradient_on(f, gradient, X, Y):
     """grad f at the grid points: `gradient(x, y)` -> (∂f/∂x, ∂f/∂y), or centred differences."""
     if gradient is not None:
         gx, gy = gradient(X, Y)
         return (_shaped(gx, X.shape, "gradient(x, y)[0]"),
                 _shaped(gy, X.shape, "gradient(x, y)[1]"))
-    return ((_shaped(f(X + h, Y) - f(X - h, Y), X.shape, "f(x, y)")) / (2 * h),
-            (_shaped(f(X, Y + h) - f(X, Y - h), X.shape, "f(x, y)")) / (2 * h))
+    return (_shaped(calculus.derivative(lambda x: f(x, Y), X), X.shape, "f(x, y)"),
+            _shaped(calculus.derivative(lambda y: f(X, y), Y), X.shape, "f(x, y)"))
 
 
 def plot_gradient_field(f, xlim=(-3, 3), ylim=(-3, 3), gradient=None, n=15, levels=10,
@@ -373,8 +374,7 @@ def plot_gradient_field(f, xlim=(-3, 3), ylim=(-3, 3), gradient=None, n=15, leve
     line and points where f grows fastest. `gradient(x, y)` returns (∂f/∂x, ∂f/∂y); without
     it, centred differences of f."""
     X, Y, Z = _grid(f, xlim, ylim, n)
-    h = 1e-6 * max(np.ptp(X), np.ptp(Y))
-    gx, gy = _gradient_on(f, gradient, X, Y, h)
+    gx, gy = _gradient_on(f, gradient, X, Y)
     fig, ax = _axes_2d()
     if levels:
         fine = _grid(f, xlim, ylim, 100)
