@@ -1,6 +1,7 @@
 #!/usr/bin/env python
 """The GPT of issue 7 against PyTorch eager, on nanoGPT's shakespeare_char CPU recipe
-(4 layers, 4 heads, 128 embedding, context 64, batch 12, AdamW 1e-3 β₂ 0.99, clip 1.0).
+(4 layers, 4 heads, 128 embedding, context 64, batch 12, no biases as nanoGPT's train.py,
+AdamW 1e-3 β₂ 0.99, clip 1.0).
 
     python bench/gpt.py                  # ms per training step, deepmath vs torch, 3 rounds
     python bench/gpt.py --train          # + deepmath's full 2 000-iteration run (val loss)
@@ -23,7 +24,9 @@ import numpy as np
 BENCH_DIR = Path(__file__).resolve().parent
 OUT = BENCH_DIR / "results" / "gpt.json"
 TEXT = BENCH_DIR.parents[1] / "shared" / "data" / "text" / "tinyshakespeare.txt"
-CONFIG = dict(n_layer=4, n_head=4, n_embd=128, block_size=64, batch_size=12, vocab_size=65)
+CONFIG = dict(n_layer=4, n_head=4, n_embd=128, block_size=64, batch_size=12, vocab_size=65,
+              bias=False)
+MODEL_KEYS = ("n_layer", "n_head", "n_embd", "block_size", "bias")
 TARGET_RATIO = 0.6     # deepmath's step time / torch's, at most
 TARGET_VAL_LOSS = 1.88
 
@@ -37,8 +40,8 @@ def batches(n, seed=0):
 
 def deepmath_step():
     from deepmath.gpt import GPT, GPTConfig, TrainConfig, make_optimizer, train_step
-    model = GPT(GPTConfig(**{k: CONFIG[k] for k in ("n_layer", "n_head", "n_embd",
-                                                     "block_size", "vocab_size")}))
+    model = GPT(GPTConfig(vocab_size=CONFIG["vocab_size"],
+                          **{k: CONFIG[k] for k in MODEL_KEYS}))
     opt = make_optimizer(model, TrainConfig())
     return lambda x, y: train_step(model, opt, x, y)
 
@@ -55,11 +58,12 @@ def torch_step():
     class Block(nn.Module):
         def __init__(self):
             super().__init__()
-            self.ln_1, self.ln_2 = nn.LayerNorm(c["n_embd"]), nn.LayerNorm(c["n_embd"])
-            self.c_attn = nn.Linear(c["n_embd"], 3 * c["n_embd"])
-            self.c_proj = nn.Linear(c["n_embd"], c["n_embd"])
-            self.fc = nn.Linear(c["n_embd"], 4 * c["n_embd"])
-            self.proj = nn.Linear(4 * c["n_embd"], c["n_embd"])
+            e, bias = c["n_embd"], c["bias"]
+            self.ln_1, self.ln_2 = nn.LayerNorm(e, bias=bias), nn.LayerNorm(e, bias=bias)
+            self.c_attn = nn.Linear(e, 3 * e, bias=bias)
+            self.c_proj = nn.Linear(e, e, bias=bias)
+            self.fc = nn.Linear(e, 4 * e, bias=bias)
+            self.proj = nn.Linear(4 * e, e, bias=bias)
 
         def forward(self, x):
             b, t, e = x.shape
@@ -76,7 +80,7 @@ def torch_step():
             self.wte = nn.Embedding(c["vocab_size"], c["n_embd"])
             self.wpe = nn.Embedding(c["block_size"], c["n_embd"])
             self.blocks = nn.ModuleList(Block() for _ in range(c["n_layer"]))
-            self.ln_f = nn.LayerNorm(c["n_embd"])
+            self.ln_f = nn.LayerNorm(c["n_embd"], bias=c["bias"])
 
         def forward(self, idx, targets):
             x = self.wte(idx) + self.wpe(torch.arange(idx.shape[1]))
@@ -126,15 +130,14 @@ def train_run(threads):
     """deepmath's 2 000 iterations on tinyshakespeare (90/10 split, character tokens)."""
     import deepmath
     from deepmath.gpt import GPT, GPTConfig, Trainer, TrainConfig
+    from deepmath.text.tokenizers import CharTokenizer
     deepmath.set_num_threads(threads)
     text = TEXT.read_text(encoding="utf-8")
-    chars = sorted(set(text))
-    data = np.array([chars.index(ch) for ch in chars], dtype=np.int64)
-    index = {ch: i for i, ch in enumerate(chars)}
-    data = np.array([index[ch] for ch in text], dtype=np.int64)
+    tokenizer = CharTokenizer(text)
+    chars = tokenizer.chars
+    data = np.array(tokenizer.encode(text), dtype=np.int64)
     split = int(0.9 * len(data))
-    model = GPT(GPTConfig(vocab_size=len(chars), **{k: CONFIG[k] for k in (
-        "n_layer", "n_head", "n_embd", "block_size")}))
+    model = GPT(GPTConfig(vocab_size=len(chars), **{k: CONFIG[k] for k in MODEL_KEYS}))
     trainer = Trainer(model, TrainConfig(eval_interval=250, eval_iters=200))
     start = time.perf_counter()
     curve = trainer.run(data[:split], data[split:], log=lambda line: print(line, flush=True)
