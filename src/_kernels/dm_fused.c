@@ -209,35 +209,31 @@ int dm_fused_simd_exp(void)
 #define DM_CHUNK_RANGE(n)                                                                        \
     int64_t j, i0 = c_ * DM_CHUNK, m = (n) - i0 < DM_CHUNK ? (n) - i0 : DM_CHUNK
 
-/* GELU's erf form, Φ(x) = 0.5 erfc(-x/√2) (chapter « Réseaux de neurones », activations).
+/* GELU's erf form, x Φ(x), Φ(x) = 0.5 erfc(-x/√2) (book: « Probabilités », 7. « Fonction
+ * d'activation GELU »).
  *
- * float64: libm's erfc and exp per element, the reference the float32 path is tested against
- * besides scipy.
+ * float64: libm's erfc and exp per element.
  *
- * float32: libm's erfcf per element cost 1 ms per 393 216 floats (a GPT-2 small MLP), and
- * erfcf(-x r2) also inherits the rounding of -x r2, which becomes a relative error z² ulp in
- * the tail. Instead, with a = |x| and z = a/√2:
- *     erfc(z) = exp(-a²/2) · erfcx(z),   erfcx(z) = exp(z²) erfc(z) ≈ t Q(t),  t = 1/(1 + p z),
+ * float32: libm's erfcf per element took 6 ms per 393 216 floats (GPT-2 small's MLP activation)
+ * on the development machine, and erfcf(-x r2) inherits the rounding of -x r2, a relative
+ * error of about x²/2 ulp in the tail. Instead, with a = |x| and z = a/√2:
+ *     erfc(z) = exp(-a²/2) erfcx(z),  erfcx(z) = exp(z²) erfc(z) ≈ t Q(t),  t = 1/(1 + p z),
  * p = 0.275, Q of degree 9 (t ∈ [0.15, 1] for a ≤ 16), fitted to scipy.special.erfcx by
- * weighted least squares reweighted towards minimax relative error: |tQ(t)/erfcx(z) - 1| <
- * 3.7e-9 on [0, 16/√2], under float32's half ulp. exp(-a²/2) goes through the vector exp (the
- * only float32-rounded step): its argument h = fl(-a²/2) and the rest l = -a²/2 - h (exact in
- * double, a² having 48 bits) give exp(-a²/2) = exp(h)(1 + l) to 1e-11; without l the rounding of
- * a² alone would cost up to 60 ulp near a = 14. t, Q and the products run in double, rounded
- * once to float at the end: results within 3 ulp of the exact value (tested; the vector exp's
- * 1.5 ulp is most of it) down to float32's normal range, thus an absolute 1e-43 below it.
- * x >= 0: Φ = 1 - erfc/2, x < 0: Φ = erfc/2, no cancellation. φ(x) = exp(-a²/2)/√(2π) reuses
- * the same exp. a is clamped to 16 (exp(-128) = 0 in float32, so nothing changes but inf and
- * huge a stay out of the polynomial); the comparison keeps NaN, which propagates.
- * Each element goes through the same instructions wherever it sits: thread-independent. */
+ * least squares on Chebyshev nodes in t, reweighted towards minimax relative error:
+ * |t Q(t) / erfcx(z) - 1| < 3.7e-9 on [0, 16/√2], a sixteenth of float32's ulp.
+ * exp(-a²/2) goes through the vector exp, the one float32-rounded step: its argument is
+ * h = fl(-a²/2), and the rest l = -a²/2 - h (exact in double: a² has 48 bits) gives
+ * exp(-a²/2) = exp(h)(1 + l) to 1e-11; without l the rounding of h alone would cost up to
+ * 64 ulp near a = 14. t, Q and the products are double, rounded to float once at the end.
+ * Accuracy (tests/test_kernels_fused.py::test_gelu_f32_accuracy, both CPU paths): x Φ(x)
+ * within 3 ulp of the exact value, Φ(x) + x φ(x) within 4 ulp of Φ + |x φ| (the sum itself
+ * crosses zero at x = -0.75), 1e-44 absolute where they underflow; measured 2.2 and 3.8 ulp,
+ * most of it the vector exp's 1.5 ulp. x >= 0: Φ = 1 - erfc/2, x < 0: Φ = erfc/2, without
+ * cancellation; φ(x) = exp(-a²/2)/√(2π) reuses the same exp. a is clamped to 16 (exp(-128) is
+ * 0 in float32, so nothing changes but inf and huge a stay out of the polynomial); the clamp
+ * keeps NaN, which propagates. Each element goes through the same instructions wherever it
+ * sits, so results do not depend on the thread count. */
 #define DM_ERFCX_P 0.275
-
-/* The chunk functions below are inlined into both of their compiled versions */
-#if defined(__GNUC__) || defined(__clang__)
-#define DM_GELU_INLINE static inline __attribute__((always_inline))
-#else
-#define DM_GELU_INLINE static inline
-#endif
 #define DM_ERFCX_Q0 0.15519408837234183
 #define DM_ERFCX_Q1 0.15419575514101702
 #define DM_ERFCX_Q2 0.15884130783383033
@@ -249,17 +245,23 @@ int dm_fused_simd_exp(void)
 #define DM_ERFCX_Q8 0.573584560157378
 #define DM_ERFCX_Q9 -0.13532037467776142
 
+/* The chunk functions below are inlined into both of their compiled versions */
+#if defined(__GNUC__) || defined(__clang__)
+#define DM_GELU_INLINE static inline __attribute__((always_inline))
+#else
+#define DM_GELU_INLINE static inline
+#endif
+
 /* the vector exp's argument, fl(-a²/2) */
 DM_GELU_INLINE float dm_gelu_h_f32(float a)
 {
     return (float)(-0.5 * (double)a * (double)a);
 }
 
-/* exp(-a²/2) in double from ea = exp(h), h = dm_gelu_h_f32(a): exp(h) (1 + l), l = -a²/2 - h */
-DM_GELU_INLINE double dm_gelu_gauss_f32(float a, float ea)
+/* exp(-a²/2) in double from h = dm_gelu_h_f32(a) and eh = exp(h): eh (1 + l), l = -a²/2 - h */
+DM_GELU_INLINE double dm_gelu_gauss_f32(float a, float h, float eh)
 {
-    double ad = a, arg = -0.5 * ad * ad;
-    return (double)ea * (1.0 + (arg - (double)(float)arg));
+    return (double)eh * (1.0 + (-0.5 * (double)a * (double)a - (double)h));
 }
 
 /* a*b + c, fused where `fused` (a constant once inlined) says the CPU has FMA */
@@ -292,10 +294,11 @@ DM_GELU_INLINE double dm_gelu_cdf(double x, double ec)
     return (x >= 0 ? 1.0 : 0.0) + (x >= 0 ? -0.5 : 0.5) * ec;
 }
 
-/* For the m elements at x: a[j] = min(|x[j]|, 16) (NaN stays NaN), e[j] = exp(fl(-a[j]²/2)).
+/* For the m elements at x: a[j] = min(|x[j]|, 16) (NaN stays NaN), h[j] = fl(-a[j]²/2),
+ * e[j] = exp(h[j]).
  * The clamp has a loop of its own: followed by arithmetic in the same loop, GCC would compute
  * that arithmetic on the constant 16 apart, in a branch, and not vectorize the loop. */
-DM_GELU_INLINE void dm_gelu_exp_f32(const float *x, float *a, float *e, int64_t m,
+DM_GELU_INLINE void dm_gelu_exp_f32(const float *x, float *a, float *h, float *e, int64_t m,
                                    dm_vexp_f32_fn vexp_)
 {
     int64_t j;
@@ -304,20 +307,20 @@ DM_GELU_INLINE void dm_gelu_exp_f32(const float *x, float *a, float *e, int64_t 
         float aj = fabsf(x[j]);
         a[j] = aj > 16.0f ? 16.0f : aj;
     }
-    for (j = 0; j < m; j++) e[j] = dm_gelu_h_f32(a[j]);
-    vexp_(e, e, m);
+    for (j = 0; j < m; j++) h[j] = dm_gelu_h_f32(a[j]);
+    vexp_(h, e, m);
 }
 
 /* One chunk of m <= DM_CHUNK elements: y = x Φ(x) */
 DM_GELU_INLINE void dm_gelu_erf_forward_chunk(const float *x, float *y, int64_t m,
                                              dm_vexp_f32_fn vexp_, int fused)
 {
-    float a[DM_CHUNK], e[DM_CHUNK];
+    float a[DM_CHUNK], h[DM_CHUNK], e[DM_CHUNK];
     int64_t j;
-    dm_gelu_exp_f32(x, a, e, m, vexp_);
+    dm_gelu_exp_f32(x, a, h, e, m, vexp_);
     for (j = 0; j < m; j++) {
-        double xj = x[j], ec = dm_gelu_gauss_f32(a[j], e[j]) * dm_gelu_erfcx_f32(a[j], fused);
-        y[j] = (float)(xj * dm_gelu_cdf(xj, ec));
+        double xj = x[j], gauss = dm_gelu_gauss_f32(a[j], h[j], e[j]);
+        y[j] = (float)(xj * dm_gelu_cdf(xj, gauss * dm_gelu_erfcx_f32(a[j], fused)));
     }
 }
 
@@ -325,11 +328,11 @@ DM_GELU_INLINE void dm_gelu_erf_forward_chunk(const float *x, float *y, int64_t 
 DM_GELU_INLINE void dm_gelu_erf_backward_chunk(const float *x, const float *g, float *dx,
                                               int64_t m, dm_vexp_f32_fn vexp_, int fused)
 {
-    float a[DM_CHUNK], e[DM_CHUNK];
+    float a[DM_CHUNK], h[DM_CHUNK], e[DM_CHUNK];
     int64_t j;
-    dm_gelu_exp_f32(x, a, e, m, vexp_);
+    dm_gelu_exp_f32(x, a, h, e, m, vexp_);
     for (j = 0; j < m; j++) {
-        double xj = x[j], gauss = dm_gelu_gauss_f32(a[j], e[j]);
+        double xj = x[j], gauss = dm_gelu_gauss_f32(a[j], h[j], e[j]);
         double cdf = dm_gelu_cdf(xj, gauss * dm_gelu_erfcx_f32(a[j], fused));
         dx[j] = (float)((double)g[j] * (cdf + xj * (gauss * DM_INV_SQRT_2PI)));
     }
@@ -337,8 +340,8 @@ DM_GELU_INLINE void dm_gelu_erf_backward_chunk(const float *x, const float *g, f
 
 /* The chunk functions compiled twice from the same C: for the build's baseline (SSE2 on
  * x86-64: 2 doubles a vector, a*b+c not contracted under -std=c99) and, where the vector exp is
- * AVX2's, for AVX2 with FMA in the polynomial (4 doubles a vector; 2.4x faster than SSE2 here).
- * The two round differently in the last bits, well within the accuracy above. */
+ * AVX2's, for AVX2 with FMA in the polynomial (4 doubles a vector; about 2x faster here). The
+ * two differ in the last bits, within the accuracy above; each is the same on every element. */
 typedef void (*dm_gelu_fwd_chunk_fn)(const float *, float *, int64_t, dm_vexp_f32_fn);
 typedef void (*dm_gelu_bwd_chunk_fn)(const float *, const float *, float *, int64_t,
                                      dm_vexp_f32_fn);
@@ -459,9 +462,10 @@ void dm_tanh_backward_##S(const T *y, const T *g, T *dx, int64_t n)             
     for (i = 0; i < n; i++) dx[i] = g[i] * ((T)1 - y[i] * y[i]);                                 \
 }                                                                                                \
                                                                                                  \
-/* GELU. erf form: y = x Φ(x), Φ(x) = 0.5 erfc(-x / sqrt 2) (erfc, not 1 + erf, which cancels   \
- * for x << 0; dm_gelu_erf_forward_f32/f64 above). tanh form (approximate): 0.5 x (1 + tanh u) with u = c (x + 0.044715 x^3),       \
- * written x σ(2u) (1 + tanh u = 2 σ(2u)), σ from e = exp(-2|u|): no cancellation either. */      \
+/* GELU. erf form: y = x Φ(x), Φ(x) = 0.5 erfc(-x / sqrt 2) (erfc, not 1 + erf, which cancels    \
+ * for x << 0; dm_gelu_erf_forward_f32/f64 above). tanh form (approximate):                      \
+ * 0.5 x (1 + tanh u) with u = c (x + 0.044715 x^3), written x σ(2u) (1 + tanh u = 2 σ(2u)),     \
+ * σ from e = exp(-2|u|): no cancellation either. */                                             \
 void dm_gelu_forward_##S(const T *x, T *y, int64_t n, int approximate)                           \
 {                                                                                                \
     const T c = (T)DM_SQRT_2_OVER_PI, k = (T)DM_GELU_C;                                          \
@@ -507,8 +511,8 @@ void dm_gelu_backward_##S(const T *x, const T *g, T *dx, int64_t n, int approxim
             vexp_(e, e, m);                                                                      \
             for (j = 0; j < m; j++) {                                                            \
                 T xi = xc[j], u = c * (xi + k * (xi * xi * xi));                                 \
-                T s = (u >= 0 ? (T)1 : e[j]) / ((T)1 + e[j]);                                    \
-                T s1 = (u >= 0 ? e[j] : (T)1) / ((T)1 + e[j]);                                   \
+                T p = (T)1 / ((T)1 + e[j]), q = e[j] / ((T)1 + e[j]); /* both used twice: */   \
+                T s = u >= 0 ? p : q, s1 = u >= 0 ? q : p; /* selects GCC vectorizes */          \
                 dc[j] = gc[j] * (s + (T)2 * xi * s * s1 * c * ((T)1 + k3 * xi * xi));            \
             }                                                                                    \
         }                                                                                        \
