@@ -1,7 +1,8 @@
 """Fused kernels (src/_kernels/dm_fused.c): activations, softmax, softmax cross-entropy and
 in-place optimizer updates, against their NumPy references (deepmath/backend/fused.py), plus
-NaN/inf behaviour, stability at ±1000, Keras' Adam/SGD over several steps, bad input, and
-reproducibility across thread counts."""
+NaN/inf behaviour, stability at ±1000, Keras' Adam/SGD over several steps, bad input,
+reproducibility across thread counts, and float32 GELU (erf form) in ulp of scipy's float64
+value on both CPU paths (AVX2+FMA and portable C)."""
 import os
 import subprocess
 import sys
