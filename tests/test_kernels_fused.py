@@ -264,7 +264,7 @@ def test_hypothesis_shapes(shape, dtype, seed):
                                REF["sparse_softmax_cross_entropy"](z, labels)[0], **rowtol(dtype))
 
 
-# ---- float32 GELU, erf form: erfc around the vector exp (dm_fused.c, dm_gelu_erfc_f32) ------
+# ---- float32 GELU, erf form: erfc around the vector exp (dm_fused.c, dm_gelu_erfcx_f32) -----
 
 GELU_FLOOR = 1e-44  # 7 float32 subnormal units: exp(-x²/2) is subnormal below x = -13.2
 

@@ -11,7 +11,7 @@
  * test_kernels_fused.py::test_vexp_accuracy): at most 2 ulp; inf, -inf, NaN, overflow to inf
  * and underflow to 0 as numpy. Each element is computed by the same vector code whatever its
  * position (a short tail goes through a padded 8-wide buffer), so results do not depend on the
- * thread partition. float32 GELU's erfc is a polynomial around that exp (dm_gelu_erfc_f32).
+ * thread partition. float32 GELU's erfc is a polynomial around that exp (dm_gelu_erfcx_f32).
  * Other transcendental functions (tanhf, log1pf, logf) are libm's, and the float64 kernels use
  * libm throughout.
  *
