@@ -32,6 +32,8 @@ _SPECS = {
     "gelu_1e4": ("gelu", (100, 100)),
     "gelu_1e6": ("gelu", (1000, 1000)),
     "gelu_tanh_1e6": ("gelu_tanh", (1000, 1000)),
+    "gelu_768x512": ("gelu", (768, 512)),  # GPT-2 small's MLP activation, batch 1 x 256 tokens
+    "gelu_tanh_768x512": ("gelu_tanh", (768, 512)),
     "softmax_32x10": ("softmax", (32, 10)),
     "softmax_128x1000": ("softmax", (128, 1000)),
     "xent_32x10": ("xent", (32, 10)),

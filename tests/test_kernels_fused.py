@@ -1,10 +1,16 @@
 """Fused kernels (src/_kernels/dm_fused.c): activations, softmax, softmax cross-entropy and
 in-place optimizer updates, against their NumPy references (deepmath/backend/fused.py), plus
-NaN/inf behaviour, stability at ±1000, Keras' Adam/SGD over several steps, bad input, and
-reproducibility across thread counts."""
+NaN/inf behaviour, stability at ±1000, Keras' Adam/SGD over several steps, bad input,
+reproducibility across thread counts, and float32 GELU (erf form) in ulp of scipy's float64
+value on both CPU paths (AVX2+FMA and portable C)."""
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
+from scipy import special
 
 import deepmath as dm
 from deepmath.backend import fused
@@ -256,6 +262,100 @@ def test_hypothesis_shapes(shape, dtype, seed):
         np.testing.assert_allclose(NAT[name](z), REF[name](z), **rowtol(dtype))
     np.testing.assert_allclose(NAT["sparse_softmax_cross_entropy"](z, labels)[0],
                                REF["sparse_softmax_cross_entropy"](z, labels)[0], **rowtol(dtype))
+
+
+# ---- float32 GELU, erf form: erfc around the vector exp (dm_fused.c, dm_gelu_erfcx_f32) -----
+
+GELU_FLOOR = 1e-44  # 7 float32 subnormal units: exp(-x²/2) is subnormal below x = -13.2
+
+
+def _gelu_inputs():
+    """A dense grid on [-20, 20], normal values, and the tail where Φ(x) and φ(x) underflow."""
+    rng = np.random.default_rng(5)
+    return np.concatenate([np.linspace(-20, 20, 400_001), rng.standard_normal(100_000) * 3,
+                           rng.uniform(-14.5, -9, 100_000)]).astype(np.float32)
+
+
+def _ulp(v):
+    return np.spacing(np.abs(v).astype(np.float32)).astype(np.float64)
+
+
+def _check_gelu_f32(x, y, dx):
+    """y = x Φ(x) within 3 ulp of the float64 value; dx = Φ(x) + x φ(x) within 4 ulp of the size
+    of its terms, Φ + |x φ| (the sum crosses zero at x = -0.7518: relative to itself the error
+    is unbounded there, for any float32 evaluation); both + GELU_FLOOR where they underflow."""
+    xd = x.astype(np.float64)
+    cdf = 0.5 * special.erfc(-xd / np.sqrt(2))
+    xpdf = xd * np.exp(-0.5 * xd * xd) / np.sqrt(2 * np.pi)
+    want_y, want_dx = xd * cdf, cdf + xpdf
+    assert y.dtype == dx.dtype == np.float32
+    assert np.all(np.abs(y - want_y) <= 3 * _ulp(want_y) + GELU_FLOOR)
+    assert np.all(np.abs(dx - want_dx) <= 4 * _ulp(cdf + np.abs(xpdf)) + GELU_FLOOR)
+
+
+def test_gelu_f32_accuracy():
+    x = _gelu_inputs()
+    _check_gelu_f32(x, NAT["gelu"](x), NAT["gelu_backward"](x, np.ones_like(x)))
+    # the tail the former erfcf(-x/√2) got wrong by ~x²/2 ulp (rounding of its argument)
+    x = np.float32([-6.5, -9.25, -11.75, -13.0])
+    want = x * (0.5 * special.erfc(-x.astype(np.float64) / np.sqrt(2)))
+    np.testing.assert_allclose(NAT["gelu"](x), want, rtol=3 * 2.0 ** -23, atol=0)
+
+
+def test_gelu_f32_portable_path(tmp_path):
+    """The C path of CPUs without AVX2+FMA (libm expf, SSE2 doubles, no FMA), forced through
+    DEEPMATH_FUSED_KERNEL=portable in a fresh interpreter: same accuracy bounds."""
+    x = _gelu_inputs()
+    np.save(tmp_path / "x.npy", x)
+    code = ("import sys, numpy as np\n"
+            "from deepmath.backend._native_import import kernels as k\n"
+            "assert not k.fused_simd_exp()\n"
+            "x = np.load(sys.argv[1])\n"
+            "np.save(sys.argv[2], np.stack([k.gelu_forward(x), "
+            "k.gelu_backward(x, np.ones_like(x))]))\n")
+    env = dict(os.environ, DEEPMATH_FUSED_KERNEL="portable")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "x.npy"),
+                          str(tmp_path / "out.npy")], env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    y, dx = np.load(tmp_path / "out.npy")
+    _check_gelu_f32(x, y, dx)
+
+
+def test_gelu_f32_special_values():
+    tiny = np.finfo(np.float32).smallest_subnormal
+    x = np.float32([np.nan, np.inf, -np.inf, 0.0, -0.0, 1e30, -1e30, 3e38, -3e38, 16, -16, 17,
+                    tiny, -tiny])
+    with np.errstate(invalid="ignore"):
+        y, dx = NAT["gelu"](x), NAT["gelu_backward"](x, np.ones_like(x))
+    nan = np.nan
+    np.testing.assert_array_equal(y[:9], np.float32([nan, np.inf, nan, 0, 0, 1e30, 0, 3e38, 0]))
+    assert np.signbit(y[4]) and np.signbit(y[6])  # -0.0 stays -0.0; -1e30 Φ(-1e30) = -0.0
+    np.testing.assert_array_equal(dx[:9], [nan, nan, nan, 0.5, 0.5, 1, 0, 1, 0])
+    np.testing.assert_allclose(y[9:], [16, 0, 17, 0, 0], atol=1e-44)  # Φ(-16) = 6e-58
+    np.testing.assert_array_equal(dx[9:12], [1, 0, 1])
+    assert np.isnan(NAT["gelu_backward"](np.float32([1.0]), np.float32([nan])))[0]
+
+
+def test_gelu_f32_position_and_thread_independent():
+    """Each element gets the same bits wherever it sits (vector body, scalar remainder, chunk
+    tail) and for any thread count."""
+    x = data((768 * 512 + 13,), np.float32, 3)
+    g = data(x.shape, np.float32, 4, 1.0)
+    before = dm.get_num_threads()
+    try:
+        outs = []
+        for threads in (1, 2, 1):
+            dm.set_num_threads(threads)
+            outs.append((NAT["gelu"](x).tobytes(), NAT["gelu_backward"](x, g).tobytes()))
+    finally:
+        dm.set_num_threads(before)
+    assert outs[0] == outs[1] == outs[2]
+    y, dx = NAT["gelu"](x), NAT["gelu_backward"](x, g)
+    for start, n in [(0, 1), (1, 3), (5, 7), (3, 9), (511, 17), (1000, 600)]:
+        sl = slice(start, start + n)
+        assert NAT["gelu"](x[sl]).tobytes() == y[sl].tobytes()
+        assert NAT["gelu_backward"](x[sl], g[sl]).tobytes() == dx[sl].tobytes()
 
 
 # ---- optimizers: Keras' formulas transcribed in NumPy ---------------------------------------
