@@ -234,11 +234,17 @@ static void F(dm_conv_col2im)(const dm_conv2d_shape *s, const T *dcols, int64_t 
 
 /* dz = dy * act'(.) over `n` elements; yz is the output (relu, sigmoid, tanh) or the
  * pre-activation (gelu). Written as in ops/activations.py. */
-static void F(dm_conv_dact)(int act, const T *yz, const T *dy, T *dz, int64_t n)
+static void F(dm_conv_dact)(int act, const T *restrict yz, const T *restrict dy,
+                            T *restrict dz, int64_t n)
 {
     switch (act) {
-    case DM_ACT_RELU:
-        for (int64_t i = 0; i < n; i++) dz[i] = yz[i] > 0 ? dy[i] : (T)0;
+    case DM_ACT_RELU:   /* dy loaded unconditionally: a select, vectorised, no branch (random
+                         * signs made the branchy loop mispredict half the time: 0.8 ms of
+                         * conv2's 2.6 ms grad-input) */
+        for (int64_t i = 0; i < n; i++) {
+            T d = dy[i];
+            dz[i] = yz[i] > 0 ? d : (T)0;
+        }
         break;
     case DM_ACT_SIGMOID:
         for (int64_t i = 0; i < n; i++) dz[i] = dy[i] * (yz[i] * (1 - yz[i]));
@@ -265,6 +271,14 @@ static void F(dm_conv_dact)(int act, const T *yz, const T *dy, T *dz, int64_t n)
     default:
         memcpy(dz, dy, (size_t)n * sizeof(T));
     }
+}
+
+/* db[c] += sum over rows r (in order) of dz[r, c]. restrict lets the compiler keep the loop
+ * over c in vector registers (with db possibly aliasing dz it summed one float at a time). */
+static void F(dm_conv_colsum)(const T *restrict dz, int64_t rows, int64_t cout, T *restrict db)
+{
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t c = 0; c < cout; c++) db[c] += dz[r * cout + c];
 }
 
 /* ---- forward ------------------------------------------------------------------------------ */
@@ -341,9 +355,7 @@ static void F(dm_conv_backward_group)(const F(dm_conv_bwd) *B, T *dx, T *dk_g, T
             F(dm_conv_dact)(B->act, B->yz + r_img * cout, dz, dzi, npix * cout);
             dz = dzi;
         }
-        if (db_g)
-            for (int64_t r = 0; r < npix; r++)
-                for (int64_t c = 0; c < cout; c++) db_g[c] += dz[r * cout + c];
+        if (db_g) F(dm_conv_colsum)(dz, npix, cout, db_g);
         if (dk_g) {
             if (B->pw) {
                 GEMM(1, 0, K, cout, npix, (T)1, B->x + r_img * cin, K, dz, cout, (T)1, dk_g,
