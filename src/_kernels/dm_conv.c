@@ -77,6 +77,9 @@
 #define DM_CONV_DX_FORWARD_MIN_CIN 4
 /* Number of partial sums of dK/db over the batch (fixed, whatever the thread count). */
 #define DM_CONV_GROUPS 8
+/* Forward convolutions (and grad-input as one) use row-shifted GEMMs from this depth kw*cin
+ * of one kernel row on; shallower ones (a first layer, cin = 1 or 3) im2col all kh*kw*cin. */
+#define DM_CONV_ROWS_MIN_K_FORWARD 16
 /* Below this many multiply-adds a call runs on one thread. */
 #define DM_CONV_PARALLEL_MIN ((int64_t)1 << 18)
 
@@ -105,6 +108,36 @@ static int64_t dm_conv_band_rows(const dm_conv2d_shape *s, size_t elsize, int64_
     if (bh < 1) bh = 1;
     if (bh > s->ho) bh = s->ho;
     return bh;
+}
+
+/* How one image is cut for a product: row-shifted GEMMs (rows) or im2col, band height, and the
+ * per-thread workspace (elements) of one band. */
+typedef struct {
+    int rows;          /* 1: row-shifted GEMMs on a zero-padded band; 0: im2col (or pointwise) */
+    int64_t bh;        /* output rows per band */
+    int64_t ws_len;    /* workspace of one band: padded input + wide output, or cols */
+} dm_conv_plan;
+
+/* Row-shifted GEMMs need stride 1 and dw = 1 (a window row is kw*cin contiguous values of the
+ * padded input); min_k: smallest kw*cin worth it (each kernel row is one GEMM of depth kw*cin,
+ * its output read and written again: too shallow a product is dominated by that). */
+static dm_conv_plan dm_conv_make_plan(const dm_conv2d_shape *s, size_t elsize, int64_t min_k)
+{
+    dm_conv_plan p;
+    p.rows = s->sh == 1 && s->sw == 1 && s->dw == 1 && !dm_conv_is_pointwise(s) &&
+             s->kw * s->cin >= min_k;
+    if (p.rows) {
+        int64_t wp = s->w + s->pl + s->pr, eh = (s->kh - 1) * s->dh;
+        int64_t row_bytes = wp * (s->cin + s->cout) * (int64_t)elsize;
+        p.bh = DM_CONV_WS_BYTES / row_bytes - eh;
+        if (p.bh < 1) p.bh = 1;
+        if (p.bh > s->ho) p.bh = s->ho;
+        p.ws_len = (p.bh + eh) * wp * s->cin + p.bh * wp * s->cout;
+    } else {
+        p.bh = dm_conv_band_rows(s, elsize, DM_CONV_WS_BYTES);
+        p.ws_len = dm_conv_is_pointwise(s) ? 1 : p.bh * s->wo * s->kh * s->kw * s->cin;
+    }
+    return p;
 }
 
 /* grad-input as a forward convolution (stride 1 only): dx = conv(dz, flip(K)ᵀ) with the
@@ -207,6 +240,63 @@ static void F(dm_conv_im2col)(const dm_conv2d_shape *s, const T *x, int64_t img,
         }
 }
 
+/* Zero-padded rows [r0, r0 + nr) of image `img` of x (padded rows: input row r - pt; padded
+ * width wp = pl + w + pr) into xp, (nr, wp, cin). */
+static void F(dm_conv_pad_rows)(const dm_conv2d_shape *s, const T *x, int64_t img, int64_t r0,
+                                int64_t nr, T *xp)
+{
+    const int64_t cin = s->cin, wp = s->w + s->pl + s->pr;
+    const T *xi = x + img * s->h * s->w * cin;
+    for (int64_t r = 0; r < nr; r++) {
+        int64_t ih = r0 + r - s->pt;
+        T *d = xp + r * wp * cin;
+        if (ih < 0 || ih >= s->h) {
+            memset(d, 0, (size_t)(wp * cin) * sizeof(T));
+            continue;
+        }
+        memset(d, 0, (size_t)(s->pl * cin) * sizeof(T));
+        memcpy(d + s->pl * cin, xi + ih * s->w * cin, (size_t)(s->w * cin) * sizeof(T));
+        memset(d + (s->pl + s->w) * cin, 0, (size_t)(s->pr * cin) * sizeof(T));
+    }
+}
+
+/* Row-shifted convolution of one band of nrow output rows (stride 1, dw = 1), xp its padded
+ * input rows (dm_conv_pad_rows). Over the padded width wp, output pixel q = r*wp + ow and the
+ * window row i of its receptive field is the kw*cin contiguous values at xp + (q + i*dh*wp)*cin:
+ * for each kernel row i, ONE GEMM whose A is xp shifted by i*dh rows, read in place with row
+ * stride cin (overlapping rows), no im2col. q runs over (nrow-1)*wp + wo pixels; the wp - wo
+ * columns past each output row are wrap-around windows, computed and dropped. */
+static void F(dm_conv_rows_forward)(const dm_conv2d_shape *s, const T *xp, const T *k,
+                                    const T *b, int act, int64_t nrow, T *yw)
+{
+    const int64_t cin = s->cin, cout = s->cout, wp = s->w + s->pl + s->pr, kr = s->kw * cin;
+    const int64_t q = (nrow - 1) * wp + s->wo;
+    for (int64_t i = 0; i < s->kh; i++) {
+        int last = i == s->kh - 1;
+        GEMM(0, 0, q, cout, kr, (T)1, xp + i * s->dh * wp * cin, cin, k + i * kr * cout, cout,
+             i ? (T)1 : (T)0, yw, cout, last ? b : NULL, last ? act : DM_ACT_NONE);
+    }
+}
+
+/* grad-kernel of the same band: dk[i] += (xp shifted by i*dh rows)ᵀ · dzw per kernel row, a
+ * GEMM of depth (nrow-1)*wp + wo (the whole band: long k, the (kw*cin, cout) block of dk read
+ * and written once per band). dzw is dz over the padded width, zero in the wrap-around
+ * columns, so their products vanish. */
+static void F(dm_conv_rows_dkernel)(const dm_conv2d_shape *s, const T *xp, const T *dz,
+                                    int64_t oh0, int64_t nrow, T *dzw, T *dk)
+{
+    const int64_t cin = s->cin, cout = s->cout, wp = s->w + s->pl + s->pr, kr = s->kw * cin;
+    const int64_t q = (nrow - 1) * wp + s->wo;
+    for (int64_t r = 0; r < nrow; r++) {
+        memcpy(dzw + r * wp * cout, dz + (oh0 + r) * s->wo * cout,
+               (size_t)(s->wo * cout) * sizeof(T));
+        memset(dzw + (r * wp + s->wo) * cout, 0, (size_t)((wp - s->wo) * cout) * sizeof(T));
+    }
+    for (int64_t i = 0; i < s->kh; i++)
+        GEMM(1, 0, kr, cout, q, (T)1, xp + i * s->dh * wp * cin, cin, dzw, cout, (T)1,
+             dk + i * kr * cout, cout, NULL, DM_ACT_NONE);
+}
+
 /* dx[img] += col2im(dcols) for band [oh0, oh1): rows in order, then (i, j), then channels. */
 static void F(dm_conv_col2im)(const dm_conv2d_shape *s, const T *dcols, int64_t img,
                               int64_t oh0, int64_t oh1, T *dx)
@@ -284,13 +374,23 @@ static void F(dm_conv_colsum)(const T *restrict dz, int64_t rows, int64_t cout, 
 /* ---- forward ------------------------------------------------------------------------------ */
 
 static void F(dm_conv_forward_image)(const dm_conv2d_shape *s, const T *x, const T *k,
-                                     const T *b, int act, T *y, int64_t img, int64_t bh,
-                                     T *ws)
+                                     const T *b, int act, T *y, int64_t img,
+                                     const dm_conv_plan *p, T *ws)
 {
     const int64_t K = s->kh * s->kw * s->cin, pw = dm_conv_is_pointwise(s);
-    for (int64_t oh0 = 0; oh0 < s->ho; oh0 += bh) {
-        int64_t oh1 = oh0 + bh < s->ho ? oh0 + bh : s->ho, rows = (oh1 - oh0) * s->wo;
+    const int64_t wp = s->w + s->pl + s->pr, eh = (s->kh - 1) * s->dh;
+    for (int64_t oh0 = 0; oh0 < s->ho; oh0 += p->bh) {
+        int64_t oh1 = oh0 + p->bh < s->ho ? oh0 + p->bh : s->ho, rows = (oh1 - oh0) * s->wo;
         int64_t r0 = img * s->ho * s->wo + oh0 * s->wo;   /* first output row of the band */
+        if (p->rows) {
+            T *xp = ws, *yw = ws + (p->bh + eh) * wp * s->cin;
+            F(dm_conv_pad_rows)(s, x, img, oh0, oh1 - oh0 + eh, xp);
+            F(dm_conv_rows_forward)(s, xp, k, b, act, oh1 - oh0, yw);
+            for (int64_t r = 0; r < oh1 - oh0; r++)
+                memcpy(y + (r0 + r * s->wo) * s->cout, yw + r * wp * s->cout,
+                       (size_t)(s->wo * s->cout) * sizeof(T));
+            continue;
+        }
         const T *A;
         if (pw) {
             A = x + r0 * s->cin;                          /* ho == h, wo == w */
@@ -306,22 +406,20 @@ static void F(dm_conv_forward_image)(const dm_conv2d_shape *s, const T *x, const
 int F(dm_conv2d_forward)(const dm_conv2d_shape *s, const T *x, const T *k, const T *b,
                          int act, T *y)
 {
-    const int64_t K = s->kh * s->kw * s->cin;
-    const int64_t bh = dm_conv_band_rows(s, sizeof(T), DM_CONV_WS_BYTES);
+    const dm_conv_plan p = dm_conv_make_plan(s, sizeof(T), DM_CONV_ROWS_MIN_K_FORWARD);
     const int nt = dm_conv_threads(s);
-    const int64_t ws_len = dm_conv_is_pointwise(s) ? 1 : bh * s->wo * K;
-    T *ws = (T *)malloc((size_t)(ws_len * nt) * sizeof(T));
+    T *ws = (T *)malloc((size_t)(p.ws_len * nt) * sizeof(T));
     if (!ws) return -1;
     if (nt > 1) {
 #ifdef _OPENMP
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
 #endif
         for (int64_t img = 0; img < s->n; img++)
-            F(dm_conv_forward_image)(s, x, k, b, act, y, img, bh,
-                                     ws + dm_conv_thread_id() * ws_len);
+            F(dm_conv_forward_image)(s, x, k, b, act, y, img, &p,
+                                     ws + dm_conv_thread_id() * p.ws_len);
     } else {
         for (int64_t img = 0; img < s->n; img++)
-            F(dm_conv_forward_image)(s, x, k, b, act, y, img, bh, ws);
+            F(dm_conv_forward_image)(s, x, k, b, act, y, img, &p, ws);
     }
     free(ws);
     return 0;
@@ -336,7 +434,7 @@ typedef struct {
     int act, pw, dxf;          /* activation, pointwise (1x1), grad-input as a forward conv */
     dm_conv2d_shape t;         /* the forward conv computing dx when dxf */
     const T *kt;               /* dxf: flipped kernel (kh, kw, cout, cin); else Kᵀ (cout, K) */
-    int64_t bh, bh_t;          /* band rows: grad-kernel im2col / dx forward conv */
+    dm_conv_plan pk, pt;       /* bands of grad-kernel / of the dx forward conv */
 } F(dm_conv_bwd);
 
 /* One group of images [i0, i1): dk_g += colsᵀ·dz, db_g += Σ dz, dx[img]. dk_g and db_g are
@@ -360,9 +458,17 @@ static void F(dm_conv_backward_group)(const F(dm_conv_bwd) *B, T *dx, T *dk_g, T
             if (B->pw) {
                 GEMM(1, 0, K, cout, npix, (T)1, B->x + r_img * cin, K, dz, cout, (T)1, dk_g,
                      cout, NULL, DM_ACT_NONE);
+            } else if (B->pk.rows) {
+                const int64_t bh = B->pk.bh, eh = (s->kh - 1) * s->dh;
+                T *dzw = cols + (bh + eh) * (s->w + s->pl + s->pr) * cin;
+                for (int64_t oh0 = 0; oh0 < s->ho; oh0 += bh) {
+                    int64_t nrow = oh0 + bh < s->ho ? bh : s->ho - oh0;
+                    F(dm_conv_pad_rows)(s, B->x, img, oh0, nrow + eh, cols);
+                    F(dm_conv_rows_dkernel)(s, cols, dz, oh0, nrow, dzw, dk_g);
+                }
             } else {
-                for (int64_t oh0 = 0; oh0 < s->ho; oh0 += B->bh) {
-                    int64_t oh1 = oh0 + B->bh < s->ho ? oh0 + B->bh : s->ho;
+                for (int64_t oh0 = 0; oh0 < s->ho; oh0 += B->pk.bh) {
+                    int64_t oh1 = oh0 + B->pk.bh < s->ho ? oh0 + B->pk.bh : s->ho;
                     int64_t rows = (oh1 - oh0) * s->wo;
                     F(dm_conv_im2col)(s, B->x, img, oh0, oh1, cols);
                     GEMM(1, 0, K, cout, rows, (T)1, cols, K, dz + oh0 * s->wo * cout, cout,
@@ -376,12 +482,12 @@ static void F(dm_conv_backward_group)(const F(dm_conv_bwd) *B, T *dx, T *dk_g, T
                 GEMM(0, 1, npix, cin, cout, (T)1, dz, cout, B->k, cout, (T)0, dxi, cin, NULL,
                      DM_ACT_NONE);
             } else if (B->dxf) {          /* dx = conv(dz, flipped kernel): writes dx once */
-                F(dm_conv_forward_image)(&B->t, dz, B->kt, NULL, DM_ACT_NONE, dxi, 0, B->bh_t,
+                F(dm_conv_forward_image)(&B->t, dz, B->kt, NULL, DM_ACT_NONE, dxi, 0, &B->pt,
                                          cols);
             } else {                      /* dcols = dz · Kᵀ per band, then col2im */
                 memset(dxi, 0, (size_t)(s->h * s->w * cin) * sizeof(T));
-                for (int64_t oh0 = 0; oh0 < s->ho; oh0 += B->bh) {
-                    int64_t oh1 = oh0 + B->bh < s->ho ? oh0 + B->bh : s->ho;
+                for (int64_t oh0 = 0; oh0 < s->ho; oh0 += B->pk.bh) {
+                    int64_t oh1 = oh0 + B->pk.bh < s->ho ? oh0 + B->pk.bh : s->ho;
                     int64_t rows = (oh1 - oh0) * s->wo;
                     GEMM(0, 0, rows, K, cout, (T)1, dz + oh0 * s->wo * cout, cout, B->kt, K,
                          (T)0, cols, K, NULL, DM_ACT_NONE);
@@ -405,12 +511,14 @@ int F(dm_conv2d_backward)(const dm_conv2d_shape *s, const T *x, const T *k, cons
     B.s = s; B.x = x; B.k = k; B.yz = yz; B.dy = dy; B.act = act;
     B.pw = dm_conv_is_pointwise(s);
     B.dxf = dx && !B.pw && dm_conv_dx_as_forward(s, &B.t);
-    B.bh = dm_conv_band_rows(s, sizeof(T), DM_CONV_WS_BYTES);
-    B.bh_t = B.dxf ? dm_conv_band_rows(&B.t, sizeof(T), DM_CONV_WS_BYTES) : 0;
-    /* per thread: dz of one image, then the larger of a cols band and a dx-conv band */
-    int64_t band_len = B.pw ? 0 : B.bh * s->wo * K;
-    if (B.dxf && B.bh_t * B.t.wo * s->kh * s->kw * cout > band_len)
-        band_len = B.bh_t * B.t.wo * s->kh * s->kw * cout;
+    /* grad-kernel: row-shifted whenever it applies, but the col2im dx path shares its
+     * im2col bands */
+    const int col2im = dx && !B.pw && !B.dxf;
+    B.pk = dm_conv_make_plan(s, sizeof(T), col2im ? INT64_MAX : 1);
+    if (B.dxf) B.pt = dm_conv_make_plan(&B.t, sizeof(T), DM_CONV_ROWS_MIN_K_FORWARD);
+    /* per thread: dz of one image, then the larger of a grad-kernel band and a dx-conv band */
+    int64_t band_len = B.pw ? 0 : B.pk.ws_len;
+    if (B.dxf && B.pt.ws_len > band_len) band_len = B.pt.ws_len;
     const int64_t ws_len = s->ho * s->wo * cout + band_len;
     /* per group g >= 1: a dk partial (K x cout) and a db partial (cout); group 0 uses dk, db */
     const int64_t part_len = (dk ? K * cout : 0) + (db ? cout : 0);
