@@ -56,13 +56,14 @@
  *         dcols = dz · Kmatᵀ per band (Kmatᵀ transposed once per call so the GEMM reads it
  *         row-wise), then col2im: dx[pixel] += dcols[row, (i, j, :)] (scatter-add).
  *
- * Measured (AMD EPYC Zen 4, float32, batch 32, 3x3 'same' + relu, medians of 20, ms at 1 / 2
- * threads; busy machine, +-5 %), before -> after the row-shifted GEMMs and the dz/db fixes:
- *     conv2 (28,28,32)->16  forward      3.24 / 1.68  ->  2.45 / 1.30
- *                           grad-input   4.66 / 2.40  ->  2.80 / 1.44
- *                           grad-kernel  5.27 / 2.76  ->  2.51 / 1.32   (+ bias)
- *     conv1 (28,28,1)->32   grad-kernel  3.03 / 1.56  ->  0.40 / 0.26   (+ bias)
- * conv2 runs its GEMMs at 92-94 GF/s a thread (82 % of the FMA peak) in all three.
+ * Measured (AMD EPYC Zen 4, float32, batch 32, 3x3 'same' + relu, medians of 20-30 calls, ms
+ * on 1 / 2 threads; 1 thread alternating old and new builds, 2 threads in quiet moments of a
+ * shared 2-core machine), before -> after the row-shifted GEMMs and the dz/db fixes:
+ *     conv2 (28,28,32)->16  forward      3.22 / 1.68  ->  2.45 / 1.30
+ *                           grad-input   4.66 / 2.40  ->  2.74 / 1.44
+ *                           grad-kernel  5.31 / 2.76  ->  2.49 / 1.32   (+ bias)
+ *     conv1 (28,28,1)->32   grad-kernel  3.04 / 1.56  ->  0.40 / 0.26   (+ bias)
+ * conv2's three products run at 85-95 GF/s a thread (the FMA peak is 112), GEMM-bound.
  *
  * Threads. Work is split over IMAGES: one image is processed by one thread, its bands in order,
  * so the col2im scatter-adds of one image never race. With several images and threads the
@@ -358,8 +359,8 @@ static void F(dm_conv_dact)(int act, const T *restrict yz, const T *restrict dy,
 {
     switch (act) {
     case DM_ACT_RELU:   /* dy loaded unconditionally: a select, vectorised, no branch (random
-                         * signs made the branchy loop mispredict half the time: 0.8 ms of
-                         * conv2's 2.6 ms grad-input) */
+                         * signs made the branchy loop mispredict half the time: 1.7 ms of
+                         * conv2's 4.7 ms grad-input on one thread) */
         for (int64_t i = 0; i < n; i++) {
             T d = dy[i];
             dz[i] = yz[i] > 0 ? d : (T)0;
