@@ -85,7 +85,7 @@ SHAPES = [
     (2, 6, 5, 3, 4, 3, 3, 1, 1, 1),                # int padding
     (2, 6, 5, 3, 4, 3, 3, 1, ((2, 0), (0, 1)), 1),  # pairs of pads
     (1, 4, 4, 2, 3, 4, 4, 1, "same", 1),
-    # stride 1 and c_in >= 4: grad-input computed as a forward conv of dz (flipped kernel)
+    # stride 1: grad-input computed as a forward conv of dz (flipped kernel)
     (2, 7, 8, 5, 3, 3, 3, 1, "same", 2),
     (2, 6, 7, 6, 4, 3, 2, 1, (0, 2, 1, 0), 1),
     (2, 6, 7, 4, 4, 3, 3, 1, (3, 0, 0, 3), 1),     # a pad > (k-1)*d: col2im instead

@@ -26,6 +26,8 @@
  *   The forward (and grad-input as one, below) takes it from kw*cin >= 16 on
  *   (DM_CONV_ROWS_MIN_K_FORWARD): a shallower kernel row (cin = 1: k = 3) makes a GEMM whose
  *   output is re-read and re-written every 3 products; cin = 1 or 3 keeps im2col (K = 9, 27).
+ *   Measured with row-shifted GEMMs for them (1 thread): 32x32 3->64 2.5 vs 1.7 ms, 28x28
+ *   1->32 equal (0.5 ms), 28x28 2->8 0.19 vs 0.42 ms (narrow outputs gain, wide ones lose).
  *   Grad-kernel takes it for every cin: its GEMMs have the long k (a whole band), and the
  *   (kw*cin, cout) block of dK is read and written once per band. Computing dK_iᵀ = dZ_wideᵀ ·
  *   Xpad (the padded band as B, read row-wise) and adding it transposed was measured slower
@@ -46,13 +48,14 @@
  *                           im2col again (not kept from the forward), GEMM with A transposed
  *     dx, chosen per shape:
  *       - 1x1 stride 1 unpadded: dx = dz · Kmatᵀ, one GEMM writing dx;
- *       - stride 1, every pad <= (k-1)*dilation, cin >= 4 ('same' and 'valid' convs): dx is
+ *       - stride 1, every pad <= (k-1)*dilation ('same' and 'valid' convs): dx is
  *         the FORWARD convolution of dz by the kernel rotated 180° with its channel axes
  *         swapped, padded (k-1)*d - p (row-shifted GEMMs when kw*cout >= 16, else im2col of
  *         dz, K' = kh*kw*cout), writing dx once. No scatter, no zeroing, and the GEMM's columns
- *         are cin (not kh*kw*cin with a tiny k = cout as below). Measured against im2col of
- *         dz on MNIST conv2 (K' = 144): equal (2.80 vs 2.79 ms, 1 thread);
- *       - otherwise (strides, large pads, cin < 4 where K = kh*kw*cin is small anyway):
+ *         are cin (not kh*kw*cin with a tiny k = cout as below). Row-shifted against im2col
+ *         of dz (1 thread, relu): equal on MNIST conv2 (K' = 144: 2.71-2.77 vs 2.72-2.76 ms),
+ *         faster on conv1 (K' = 288, one output column: 0.70-0.73 vs 1.26-1.30 ms);
+ *       - otherwise (strides, pads beyond the kernel's reach):
  *         dcols = dz · Kmatᵀ per band (Kmatᵀ transposed once per call so the GEMM reads it
  *         row-wise), then col2im: dx[pixel] += dcols[row, (i, j, :)] (scatter-add).
  *
@@ -100,11 +103,9 @@
  * (and, in grad-kernel, the read-modify-write of the (K, cout) accumulator). Measured on the
  * benchmark shapes: 64 KB bands (16 rows when K = 576) cost up to 2x; 256 KB to 1 MB are
  * within noise, 256 KB slightly ahead (the shared GEMM reads an A block that size in place).
- * The row-shifted path's band (padded input + wide output) uses the same target: 32 KB to
- * 256 KB measured equal on MNIST conv2 (forward, grad-input, grad-kernel). */
+ * The row-shifted path's band (padded input + wide output) uses the same target: 32 KB and
+ * 128 KB measured the same on MNIST conv2 (forward, grad-input, grad-kernel). */
 #define DM_CONV_WS_BYTES ((int64_t)1 << 18)
-/* grad-input as a forward convolution of dz from this many input channels (see below). */
-#define DM_CONV_DX_FORWARD_MIN_CIN 4
 /* Number of partial sums of dK/db over the batch (fixed, whatever the thread count). */
 #define DM_CONV_GROUPS 8
 /* Forward convolutions (and grad-input as one) use row-shifted GEMMs from this depth kw*cin
@@ -172,12 +173,13 @@ static dm_conv_plan dm_conv_make_plan(const dm_conv2d_shape *s, size_t elsize, i
 
 /* grad-input as a forward convolution (stride 1 only): dx = conv(dz, flip(K)ᵀ) with the
  * kernel rotated by 180° and its channel axes swapped, padding (k-1)*d - p on each side.
- * Valid when every pad is <= (k-1)*d; worth it when cin is large enough to fill the GEMM's
- * columns (else col2im, whose K = kh*kw*cin is then small, is cheaper). Fills *t. */
+ * Valid when every pad is <= (k-1)*d; taken for every cin: with cin = 1, 2, 3 too (a GEMM
+ * of 1 to 3 columns) it beat dcols + col2im (28x28 1->32: 0.74-0.90 vs 0.93 ms; 32x32 3->64:
+ * 2.3-2.5 vs 2.8-3.0 ms; 1 thread, relu). Fills *t. */
 static int dm_conv_dx_as_forward(const dm_conv2d_shape *s, dm_conv2d_shape *t)
 {
     int64_t eh = (s->kh - 1) * s->dh, ew = (s->kw - 1) * s->dw;
-    if (s->sh != 1 || s->sw != 1 || s->cin < DM_CONV_DX_FORWARD_MIN_CIN) return 0;
+    if (s->sh != 1 || s->sw != 1) return 0;
     if (s->pt > eh || s->pb > eh || s->pl > ew || s->pr > ew) return 0;
     t->n = s->n; t->h = s->ho; t->w = s->wo; t->cin = s->cout;
     t->kh = s->kh; t->kw = s->kw; t->cout = s->cin;
