@@ -13,12 +13,22 @@ Cases (h x w, c_in -> c_out): the convolution layers of the book's CNNs and of a
 `outputs()` returns y, dx, dw, db in deepmath's layout (torch's are transposed back), which
 bench/run.py compares before trusting the timings. `--quick` uses a small shape (batch 4, 10x10)
 for every case.
+
+Backward alone, the book's MNIST CNN (Conv2D(32) then Conv2D(16), 3x3 'same', relu): the
+`mnist_*` cases time one gradient of one layer, the forward done once outside the timed region
+(relu's derivative from the saved output included, as in training): conv1's grad-kernel (+ bias;
+its grad-input is never needed, x is the data), conv2's grad-input and grad-kernel (+ bias).
+torch: `torch.autograd.grad(y, [the one input], g, retain_graph=True)` on relu(conv2d(...)).
 """
 import numpy as np
 
 import _harness
 
-CASES = ["28x28_1to32", "28x28_32to16", "32x32_3to64", "16x16_64to64"]
+# backward-only cases: (layer shape, gradient): "dx" or "dkernel" (kernel and bias)
+BACKWARD_CASES = {"mnist_conv1_dkernel": ("28x28_1to32", "dkernel"),
+                  "mnist_conv2_dx": ("28x28_32to16", "dx"),
+                  "mnist_conv2_dkernel": ("28x28_32to16", "dkernel")}
+CASES = ["28x28_1to32", "28x28_32to16", "32x32_3to64", "16x16_64to64", *BACKWARD_CASES]
 SHAPES = {"28x28_1to32": (28, 28, 1, 32), "28x28_32to16": (28, 28, 32, 16),
           "32x32_3to64": (32, 32, 3, 64), "16x16_64to64": (16, 16, 64, 64)}
 BATCH, KSIZE, SEED = 32, 3, 0
@@ -31,7 +41,7 @@ def libraries(case):
 
 def make_data(case, quick=False):
     """x (n, h, w, ci), kernel (3, 3, ci, co), bias (co,), output gradient g (n, h, w, co)."""
-    h, w, ci, co = SHAPES[case]
+    h, w, ci, co = SHAPES[BACKWARD_CASES[case][0] if case in BACKWARD_CASES else case]
     n = BATCH
     if quick:
         n, h, w = 4, 10, 10
@@ -44,13 +54,21 @@ def make_data(case, quick=False):
     return x, k, b, g
 
 
+def _step(case, library, quick):
+    if case in BACKWARD_CASES:
+        return _BACKWARD[library](BACKWARD_CASES[case][1], *make_data(case, quick))
+    return _BUILDERS[library](*make_data(case, quick))
+
+
 def run_case(case, library, repeats, quick=False):
-    step = _BUILDERS[library](*make_data(case, quick))
-    return _harness.time_calls(step, repeats)
+    return _harness.time_calls(_step(case, library, quick), repeats)
 
 
 def outputs(case, library, quick=False):
-    y, dx, dk, db = _BUILDERS[library](*make_data(case, quick))()
+    out = _step(case, library, quick)()
+    if case in BACKWARD_CASES:
+        return out
+    y, dx, dk, db = out
     return {"y": y, "dx": dx, "dw": dk, "db": db} if library != "torch" else \
         _torch_to_nhwc(y, dx, dk, db)
 
@@ -64,6 +82,17 @@ def _deepmath(x, k, b, g):
         y = conv2d_forward_native(x, k, b, 1, "same", 1, None)
         dx, dk, db = conv2d_backward_native(x, k, None, g, 1, "same", 1, None)
         return y, dx, dk, db
+    return step
+
+
+def _deepmath_backward(part, x, k, b, g):
+    from deepmath.backend.conv import conv2d_backward_native, conv2d_forward_native
+    y = conv2d_forward_native(x, k, b, 1, "same", 1, "relu")
+    need = (True, False, False) if part == "dx" else (False, True, True)
+
+    def step():
+        dx, dk, db = conv2d_backward_native(x, k, y, g, 1, "same", 1, "relu", need)
+        return {"dx": dx} if part == "dx" else {"dw": dk, "db": db}
     return step
 
 
@@ -91,36 +120,79 @@ def _torch_to_nhwc(y, dx, dk, db):
             "dw": dk.numpy().transpose(2, 3, 1, 0), "db": db.numpy()}
 
 
-# ---- numpy -----------------------------------------------------------------------------------
-
-def _numpy(x, k, b, g):
-    n, h, w, ci = x.shape
-    co = k.shape[3]
-    p = KSIZE // 2
-    K = KSIZE * KSIZE * ci
-
-    def windows(xp):
-        s = xp.strides
-        return np.lib.stride_tricks.as_strided(
-            xp, (n, h, w, KSIZE, KSIZE, ci), (s[0], s[1], s[2], s[1], s[2], s[3]),
-            writeable=False)
-
-    kmat = k.reshape(K, co)
+def _torch_backward(part, x, k, b, g):
+    import torch
+    import torch.nn.functional as F
+    xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+    kt = torch.from_numpy(np.ascontiguousarray(k.transpose(3, 2, 0, 1)))
+    bt = torch.from_numpy(b.copy())
+    wrt = [xt] if part == "dx" else [kt, bt]
+    for t in wrt:
+        t.requires_grad_()
+    y = torch.relu(F.conv2d(xt, kt, bt, padding="same"))
+    gt = torch.from_numpy(np.ascontiguousarray(g.transpose(0, 3, 1, 2)))
 
     def step():
-        xp = np.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
-        cols = windows(xp).reshape(n * h * w, K)          # copies: the im2col
+        grads = torch.autograd.grad(y, wrt, gt, retain_graph=True)
+        if part == "dx":
+            return {"dx": grads[0].numpy().transpose(0, 2, 3, 1)}
+        return {"dw": grads[0].numpy().transpose(2, 3, 1, 0), "db": grads[1].numpy()}
+    return step
+
+
+# ---- numpy -----------------------------------------------------------------------------------
+
+def _numpy_im2col(x):
+    """(n*h*w, KSIZE*KSIZE*ci) windows of x zero-padded 'same': a copy."""
+    n, h, w, ci = x.shape
+    p = KSIZE // 2
+    xp = np.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
+    s = xp.strides
+    windows = np.lib.stride_tricks.as_strided(
+        xp, (n, h, w, KSIZE, KSIZE, ci), (s[0], s[1], s[2], s[1], s[2], s[3]), writeable=False)
+    return windows.reshape(n * h * w, KSIZE * KSIZE * ci)
+
+
+def _numpy_dx(g2, kmat, x_shape):
+    """dx of shape x_shape: col2im of dcols = g2 · Kmatᵀ into a zero-padded buffer, cropped."""
+    n, h, w, ci = x_shape
+    p = KSIZE // 2
+    dcols = (g2 @ kmat.T).reshape(n, h, w, KSIZE, KSIZE, ci)
+    dxp = np.zeros((n, h + 2 * p, w + 2 * p, ci), g2.dtype)
+    for i in range(KSIZE):
+        for j in range(KSIZE):
+            dxp[:, i:i + h, j:j + w, :] += dcols[:, :, :, i, j, :]
+    return dxp[:, p:p + h, p:p + w, :]
+
+
+def _numpy(x, k, b, g):
+    n, h, w, _ = x.shape
+    co = k.shape[3]
+    kmat = k.reshape(-1, co)
+
+    def step():
+        cols = _numpy_im2col(x)                           # copies: the im2col
         y = (cols @ kmat + b).reshape(n, h, w, co)
         g2 = g.reshape(-1, co)
         dk = (cols.T @ g2).reshape(k.shape)
         db = g2.sum(axis=0)
-        dcols = (g2 @ kmat.T).reshape(n, h, w, KSIZE, KSIZE, ci)
-        dxp = np.zeros_like(xp)
-        for i in range(KSIZE):
-            for j in range(KSIZE):
-                dxp[:, i:i + h, j:j + w, :] += dcols[:, :, :, i, j, :]
-        return y, dxp[:, p:p + h, p:p + w, :], dk, db
+        return y, _numpy_dx(g2, kmat, x.shape), dk, db
+    return step
+
+
+def _numpy_backward(part, x, k, b, g):
+    co = k.shape[3]
+    kmat = k.reshape(-1, co)
+    y = np.maximum(_numpy_im2col(x) @ kmat + b, 0)
+
+    def step():
+        dz = np.where(y > 0, g.reshape(-1, co), 0)
+        if part == "dx":
+            return {"dx": _numpy_dx(dz, kmat, x.shape)}
+        cols = _numpy_im2col(x)
+        return {"dw": (cols.T @ dz).reshape(k.shape), "db": dz.sum(axis=0)}
     return step
 
 
 _BUILDERS = {"deepmath": _deepmath, "torch": _torch, "numpy": _numpy}
+_BACKWARD = {"deepmath": _deepmath_backward, "torch": _torch_backward, "numpy": _numpy_backward}

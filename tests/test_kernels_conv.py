@@ -85,7 +85,7 @@ SHAPES = [
     (2, 6, 5, 3, 4, 3, 3, 1, 1, 1),                # int padding
     (2, 6, 5, 3, 4, 3, 3, 1, ((2, 0), (0, 1)), 1),  # pairs of pads
     (1, 4, 4, 2, 3, 4, 4, 1, "same", 1),
-    # stride 1 and c_in >= 4: grad-input computed as a forward conv of dz (flipped kernel)
+    # stride 1: grad-input computed as a forward conv of dz (flipped kernel)
     (2, 7, 8, 5, 3, 3, 3, 1, "same", 2),
     (2, 6, 7, 6, 4, 3, 2, 1, (0, 2, 1, 0), 1),
     (2, 6, 7, 4, 4, 3, 3, 1, (3, 0, 0, 3), 1),     # a pad > (k-1)*d: col2im instead
@@ -135,6 +135,80 @@ def test_hypothesis_shapes(n, h, w, ci, co, kh, kw, sh, sw, dh, dw, padding, dty
         return
     x, k, b = data(np.random.default_rng(n * 7 + h), n, h, w, ci, co, kh, kw, dtype)
     compare_all(x, k, b, (sh, sw), padding, (dh, dw), act)
+
+
+# ---- row-shifted GEMMs (stride 1, dw = 1: no im2col) ------------------------------------------
+
+ROWS_CASES = [
+    # n, h, w, ci, co, kh, kw, padding, dilation
+    (1, 90, 90, 32, 16, 3, 3, "same", 1),              # ~12-row bands: 8 bands per image
+    (2, 41, 37, 24, 20, 3, 5, (2, 1, 4, 0), (2, 1)),   # dh = 2, asymmetric pads, 2 bands
+    (3, 7, 6, 16, 8, 2, 3, "valid", 1),
+    (2, 9, 8, 6, 7, 3, 3, (3, 0, 1, 4), 1),            # pads > k-1: dx by col2im
+]
+
+
+@pytest.mark.parametrize("case", ROWS_CASES)
+def test_row_shifted_paths(case):
+    n, h, w, ci, co, kh, kw, p, d = case
+    x, k, b = data(np.random.default_rng(h * w), n, h, w, ci, co, kh, kw, np.float32)
+    compare_all(x, k, b, 1, p, d, "relu")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_grad_kernel_only_large_pads(dtype):
+    """dk and db alone (no dx): row-shifted even where pads exceed the kernel's reach."""
+    x, k, _ = data(np.random.default_rng(12), 3, 6, 7, 5, 4, 3, 2, dtype)
+    pads = (4, 0, 0, 3)
+    y = C.conv2d_forward_reference(x, k, None, 1, pads, 1, "tanh")
+    g = np.random.default_rng(13).standard_normal(y.shape).astype(dtype)
+    _, dk, db = C.conv2d_backward_native(x, k, y, g, 1, pads, 1, "tanh", (False, True, True))
+    _, rk, rb = C.conv2d_backward_reference(x, k, y, g, 1, pads, 1, "tanh")
+    np.testing.assert_allclose(dk, rk, rtol=tol(dtype)["rtol"], atol=tol(dtype)["atol"] * 10)
+    np.testing.assert_allclose(db, rb, rtol=tol(dtype)["rtol"], atol=tol(dtype)["atol"] * 10)
+
+
+MNIST_CNN = [(28, 28, 1, 32), (28, 28, 32, 16)]    # the book's CNN: conv1, conv2 ('same', relu)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", MNIST_CNN)
+def test_mnist_cnn_layers(shape, dtype):
+    h, w, ci, co = shape
+    x, k, b = data(np.random.default_rng(ci), 3, h, w, ci, co, 3, 3, dtype)
+    compare_all(x, k, b, 1, "same", 1, "relu")
+
+
+@pytest.mark.parametrize("shape", MNIST_CNN)
+def test_mnist_cnn_layers_bitwise_across_threads(shape):
+    """Fixed groups over the batch, single-threaded GEMMs inside them: the same bits for 1 and
+    2 threads (and from call to call)."""
+    h, w, ci, co = shape
+    rng = np.random.default_rng(14)
+    x, k, b = data(rng, 11, h, w, ci, co, 3, 3, np.float32)
+    g = rng.standard_normal((11, h, w, co)).astype(np.float32)
+    old = dm.get_num_threads()
+    runs = []
+    try:
+        for nt in (1, 2, 2):
+            dm.set_num_threads(nt)
+            y = C.conv2d_forward_native(x, k, b, 1, "same", 1, "relu")
+            runs.append([y, *C.conv2d_backward_native(x, k, y, g, 1, "same", 1, "relu")])
+    finally:
+        dm.set_num_threads(old)
+    for r in runs[1:]:
+        for a, c in zip(runs[0], r):
+            assert a.tobytes() == c.tobytes()
+
+
+def test_gradients_fd_row_shifted():
+    """float64 finite differences where forward, grad-input and grad-kernel all take the
+    row-shifted GEMMs (kw*cin and kw*cout >= 16)."""
+    rng = np.random.default_rng(15)
+    for padding, dil in (("same", 1), ((0, 2, 1, 1), (2, 1))):
+        check_grad(lambda x, w, b: conv2d(x, w, b, 1, padding, dil, "tanh"),
+                   rng.standard_normal((2, 5, 6, 6)), rng.standard_normal((3, 3, 6, 6)) * 0.2,
+                   rng.standard_normal(6) * 0.1)
 
 
 # ---- padding helper ------------------------------------------------------------------------
