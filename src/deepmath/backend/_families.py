@@ -1,10 +1,10 @@
-"""Kernel families: each module here (gemm, conv, pool, attention, fused) holds the NumPy
+"""Kernel families: each module here (gemm, conv, pool, attention, fused, norm) holds the NumPy
 reference of its kernels in a `REFERENCE` table and the C versions in a `NATIVE` table
 (name → function). The backends are filled from those tables, so a family adds a kernel by
 adding it to its own module."""
 import importlib
 
-FAMILIES = ("gemm", "conv", "pool", "attention", "fused")
+FAMILIES = ("gemm", "conv", "pool", "attention", "fused", "norm")
 
 
 def install(backend_class, table):

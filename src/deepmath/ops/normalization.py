@@ -13,6 +13,9 @@ inference, where it is affine: y = x·γ/√(σ²+ε) + (β - μ·γ/√(σ²+ε
 """
 import math
 
+import numpy as np
+
+from ..backend import get_backend
 from ..tensor import Tensor
 from ._base import as_tensor, make, normalize_axis, xp
 
@@ -93,7 +96,25 @@ def layer_norm(x, gamma=None, beta=None, axis=-1, epsilon=1e-3):
     shift by β, whose shape is that of the normalized axes: (C,) for axis=-1."""
     x = as_tensor(x)
     axes = normalize_axis(axis, x.ndim)
+    if axes == (x.ndim - 1,) and x.dtype in (np.float32, np.float64):
+        return _layer_norm_last_axis(x, gamma, beta, epsilon)
     return _normalize("layer_norm", x, gamma, beta, axes, axes, epsilon)[0]
+
+
+def _layer_norm_last_axis(x, gamma, beta, epsilon):
+    """The Transformer's case, on the backend's layer_norm kernels (one pass per row)."""
+    (gamma, beta), (G, B) = _params(x, gamma, beta, (x.ndim - 1,))
+    G = None if G is None else G.reshape(-1)
+    B = None if B is None else B.reshape(-1)
+    bk, X = get_backend(), x.data
+    y, mean, rstd = bk.layer_norm_forward(X, G, B, epsilon)
+
+    def backward(g):
+        return bk.layer_norm_backward(
+            X, G, mean, rstd, g, need_dx=x.requires_grad,
+            need_dgamma=gamma is not None and gamma.requires_grad,
+            need_dbeta=beta is not None and beta.requires_grad)
+    return _output("layer_norm", x, gamma, beta, y, backward)
 
 
 def _array(stat):
