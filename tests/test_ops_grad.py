@@ -228,3 +228,29 @@ def test_gelu_tanh_form_and_the_books_erratum():
     printed = x / 2 * (1 + np.tanh(np.sqrt(2 / np.pi) + 0.44715 * x**3))
     assert np.abs(printed - exact).max() > 0.5
     assert np.abs(x / (1 + np.exp(-1.702 * x)) - exact).max() < 2.1e-2
+
+
+def test_self_attention_equals_the_split_heads_composition():
+    """ops.self_attention(qkv, H) = the split/transpose/attention/merge composition, values
+    and gradients, and finite differences in float64."""
+    rng = np.random.default_rng(11)
+    b, t, h, d = 2, 5, 3, 4
+    qkv = rng.standard_normal((b, t, 3 * h * d))
+
+    def composed(x):
+        heads = dm.ops.transpose(dm.ops.reshape(x, (b, t, 3, h, d)), (2, 0, 3, 1, 4))
+        y = dm.ops.scaled_dot_product_attention(heads[0], heads[1], heads[2], causal=True)
+        return dm.ops.reshape(dm.ops.transpose(y, (0, 2, 1, 3)), (b, t, h * d))
+    for dtype, tol in (("float64", 1e-12), ("float32", 1e-5)):
+        x1 = dm.tensor(qkv, dtype=dtype, requires_grad=True)
+        x2 = dm.tensor(qkv, dtype=dtype, requires_grad=True)
+        y1, y2 = dm.ops.self_attention(x1, h), composed(x2)
+        np.testing.assert_allclose(y1.data, y2.data, rtol=tol, atol=tol)
+        w = dm.tensor(rng.standard_normal(y1.shape), dtype=dtype)
+        (y1 * w).sum().backward()
+        (y2 * w).sum().backward()
+        np.testing.assert_allclose(x1.grad.data, x2.grad.data, rtol=tol, atol=tol)
+    check_grad(lambda x: dm.ops.self_attention(x, h), qkv)
+    check_grad(lambda x: dm.ops.self_attention(x, h, causal=False), qkv[:, :3, :])
+    with pytest.raises(ValueError, match="multiple of n_head=5"):
+        dm.ops.self_attention(dm.tensor(qkv), 5)

@@ -83,13 +83,13 @@ def dense_forward_reference(x, w, b=None, activation=None):
     return activation_reference(z, activation)
 
 
-def dense_backward_reference(x, w, saved, grad, activation=None, need_dx=True):
+def dense_backward_reference(x, w, saved, grad, activation=None, need_dx=True, need_db=True):
     dz = activation_grad(saved, grad, activation)
     x2 = x.reshape(-1, x.shape[-1])
     dz2 = dz.reshape(-1, dz.shape[-1])
     dx = np.matmul(dz, w.T) if need_dx else None
     dw = np.matmul(x2.T, dz2)
-    db = dz2.sum(axis=0)
+    db = dz2.sum(axis=0) if need_db else None
     return dx, dw, db
 
 
@@ -113,7 +113,7 @@ def dense_forward_native(x, w, b=None, activation=None):
     return out.reshape(x.shape[:-1] + (w.shape[1],))
 
 
-def dense_backward_native(x, w, saved, grad, activation=None, need_dx=True):
+def dense_backward_native(x, w, saved, grad, activation=None, need_dx=True, need_db=True):
     if activation in SAVES_PREACT:   # the C kernel: scipy's erf costs more than the GEMMs
         dz = kernels.gelu_backward(np.ascontiguousarray(saved), np.ascontiguousarray(grad),
                                    activation == "gelu_tanh")
@@ -123,7 +123,7 @@ def dense_backward_native(x, w, saved, grad, activation=None, need_dx=True):
     x2 = x.reshape(-1, x.shape[-1])
     dx = kernels.gemm(dz2, w, transb=True).reshape(x.shape) if need_dx else None  # dZ·Wᵀ
     dw = kernels.gemm(x2, dz2, transa=True)                   # Xᵀ·dZ, X read in place
-    db = dz2.sum(axis=0)
+    db = dz2.sum(axis=0) if need_db else None
     return dx, dw, db
 
 

@@ -125,12 +125,10 @@ class GPT:
         b, t, c = x.shape
         h = self.config.n_head
         qkv = self._dense(x, prefix + "c_attn.")                       # (B, T, 3C)
-        qkv = ops.transpose(ops.reshape(qkv, (b, t, 3, h, c // h)), (2, 0, 3, 1, 4))
-        q, k, v = qkv[0], qkv[1], qkv[2]                                # (B, H, T, d)
         if self._attention_maps is not None:
-            self._attention_maps.append(_causal_softmax(q.data, k.data))
-        y = ops.scaled_dot_product_attention(q, k, v, causal=True)
-        y = ops.reshape(ops.transpose(y, (0, 2, 1, 3)), (b, t, c))
+            q, k, _ = qkv.data.reshape(b, t, 3, h, c // h).transpose(2, 0, 3, 1, 4)
+            self._attention_maps.append(_causal_softmax(q, k))          # (B, H, T, T)
+        y = ops.self_attention(qkv, h, causal=True)                     # (B, T, C)
         return self._dropout(self._dense(y, prefix + "c_proj."))
 
     def _mlp(self, x, prefix):

@@ -10,7 +10,7 @@ from .shape import (reshape, transpose, permute, flatten, squeeze, expand_dims, 
 from .linalg import matmul
 from .dense import dense
 from .conv import conv2d
-from .attention import scaled_dot_product_attention
+from .attention import scaled_dot_product_attention, self_attention
 from .pool import max_pool2d, avg_pool2d
 from . import losses
 from .losses import (mean_squared_error, mean_absolute_error, mean_squared_logarithmic_error,

@@ -10,12 +10,18 @@ tile by tile: memory O(B·H·T), never a (T, T) matrix per head.
 `causal=True`: query i attends keys j <= i (PyTorch's `is_causal`). `mask`: additive float
 mask broadcastable to (B, H, Tq, Tk), or bool (True = attend), numpy array or Tensor.
 A query whose every key is masked gets output 0 and zero gradients (PyTorch gives NaN).
+
+`self_attention(qkv, n_head)` is the GPT block's case as one op: the fused projection
+qkv (B, T, 3C), read as q | k | v each split into n_head heads of C/n_head, gives the heads'
+outputs side by side (B, T, C); its backward writes dq | dk | dv into one (B, T, 3C) array
+(the split, transposes and concatenation would otherwise be half a dozen graph nodes, each
+with full-size temporaries).
 """
 import numpy as np
 
 from ..backend import get_backend
 from ..tensor import Tensor
-from ._base import as_tensor, make
+from ._base import as_tensor, make, xp
 
 
 def scaled_dot_product_attention(q, k, v, mask=None, causal=False, scale=None):
@@ -36,3 +42,27 @@ def scaled_dot_product_attention(q, k, v, mask=None, causal=False, scale=None):
         return (dq if q.requires_grad else None, dk if k.requires_grad else None,
                 dv if v.requires_grad else None)
     return make(out, "scaled_dot_product_attention", (q, k, v), backward)
+
+
+def self_attention(qkv, n_head, causal=True, scale=None):
+    """Multi-head self-attention from a fused projection qkv (B, T, 3C) → (B, T, C)."""
+    qkv = as_tensor(qkv)
+    if qkv.ndim != 3 or qkv.shape[-1] % (3 * n_head):
+        raise ValueError(f"self_attention: qkv must be (B, T, 3C) with C a multiple of "
+                         f"n_head={n_head}, got shape {qkv.shape}")
+    b, t, c3 = qkv.shape
+    d = c3 // (3 * n_head)
+    heads = qkv.data.reshape(b, t, 3, n_head, d).transpose(2, 0, 3, 1, 4)   # (3, B, H, T, d)
+    q, k, v = (xp().ascontiguousarray(heads[i]) for i in range(3))
+    bk = get_backend()
+    out, lse = bk.attention_forward(q, k, v, None, causal, scale)
+    y = xp().ascontiguousarray(out.transpose(0, 2, 1, 3)).reshape(b, t, c3 // 3)
+
+    def backward(g):
+        g = xp().ascontiguousarray(g.reshape(b, t, n_head, d).transpose(0, 2, 1, 3))
+        grads = bk.attention_backward(q, k, v, out, lse, g, None, causal, scale)
+        dqkv = xp().empty((b, t, 3, n_head, d), dtype=qkv.dtype)
+        for i, gi in enumerate(grads):
+            dqkv[:, :, i] = gi.transpose(0, 2, 1, 3)
+        return (dqkv.reshape(b, t, c3),)
+    return make(y, "self_attention", (qkv,), backward)

@@ -33,10 +33,7 @@ def dense(x, w, b=None, activation=None):
         out = saved = bk.dense_forward(X, W, Bias, activation)
 
     def backward(g):
-        dx, dw, db = bk.dense_backward(X, W, saved, g, activation, need_dx=x.requires_grad)
-        return dx, dw, (db if b is not None else None)
-
-    parents = (x, w) if b is None else (x, w, b)
-    if b is None:
-        return make(out, "dense", parents, lambda g: backward(g)[:2])
-    return make(out, "dense", parents, backward)
+        dx, dw, db = bk.dense_backward(X, W, saved, g, activation, need_dx=x.requires_grad,
+                                       need_db=b is not None and b.requires_grad)
+        return (dx, dw) if b is None else (dx, dw, db)
+    return make(out, "dense", (x, w) if b is None else (x, w, b), backward)
