@@ -108,11 +108,12 @@ def _softmax_xent(loss_fn, y, z):
     (ops.losses._categorical_from_logits, 'mean' reduction), without building it. None for any
     other loss or target (the graph computes those)."""
     if type(loss_fn) is not CategoricalCrossentropy or loss_fn.reduction != "sum_over_batch_size" \
-            or loss_fn.get_config()["label_smoothing"] or not isinstance(y, np.ndarray) \
+            or loss_fn._fn_kwargs["label_smoothing"] or type(y) is not np.ndarray \
             or y.dtype != z.dtype or y.shape != z.shape or z.ndim != 2 or not len(z):
         return None
     bk = get_backend()
-    y = np.ascontiguousarray(y)
+    if not y.flags.c_contiguous:
+        y = np.ascontiguousarray(y)
     per_sample, lse = bk.softmax_cross_entropy(z, y)
     seed = np.full(per_sample.shape, 1.0 / per_sample.size, per_sample.dtype)
     return per_sample.mean(), bk.softmax_cross_entropy_backward(z, y, lse, seed)
