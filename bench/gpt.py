@@ -4,7 +4,8 @@
 AdamW 1e-3 β₂ 0.99, clip 1.0).
 
     python bench/gpt.py                  # ms per training step, deepmath vs torch, 3 rounds
-    python bench/gpt.py --train          # + deepmath's full 2 000-iteration run (val loss)
+    python bench/gpt.py --train          # + the full 2 000-iteration run (val loss), deepmath
+                                         #   and torch from the same weights and batches
 
 Each (library, round) runs in its own process (this file with --child), rounds alternating
 A B A B; a round times `--steps` steps after 3 warm-up ones on the same random batches.
@@ -46,9 +47,8 @@ def deepmath_step():
     return lambda x, y: train_step(model, opt, x, y)
 
 
-def torch_step():
-    """The same model in PyTorch eager: pre-LN blocks, fused SDPA, tied head, AdamW with
-    decay on matrices only, global-norm clipping (nanoGPT's train.py step)."""
+def torch_model():
+    """The same model in PyTorch eager: pre-LN blocks, fused SDPA, tied head (nanoGPT's)."""
     import torch
     from torch import nn
     from torch.nn import functional as F
@@ -89,11 +89,16 @@ def torch_step():
             logits = self.ln_f(x) @ self.wte.weight.T
             return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1))
 
-    model = Model()
+    return Model()
+
+
+def torch_trainer(model, lr=1e-3):
+    """nanoGPT's train.py step: AdamW with decay on matrices only, global-norm clipping."""
+    import torch
     params = list(model.parameters())
     groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": 0.1},
               {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
-    opt = torch.optim.AdamW(groups, lr=1e-3, betas=(0.9, 0.99))
+    opt = torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.99))
 
     def step(x, y):
         loss = model(torch.from_numpy(x), torch.from_numpy(y))
@@ -102,7 +107,11 @@ def torch_step():
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         return loss.item()
-    return step
+    return step, opt
+
+
+def torch_step():
+    return torch_trainer(torch_model())[0]
 
 
 def child(library, steps, threads):
@@ -126,24 +135,86 @@ def child(library, steps, threads):
     print(json.dumps({"ms": [1000 * t for t in times], "peak_rss_mb": peak_mb}))
 
 
+def shakespeare():
+    """tinyshakespeare as character tokens, split 90/10 (nanoGPT's prepare.py)."""
+    from deepmath.text.tokenizers import CharTokenizer
+    text = TEXT.read_text(encoding="utf-8")
+    tokenizer = CharTokenizer(text)
+    data = np.array(tokenizer.encode(text), dtype=np.int64)
+    split = int(0.9 * len(data))
+    return len(tokenizer.chars), data[:split], data[split:]
+
+
 def train_run(threads):
     """deepmath's 2 000 iterations on tinyshakespeare (90/10 split, character tokens)."""
     import deepmath
     from deepmath.gpt import GPT, GPTConfig, Trainer, TrainConfig
-    from deepmath.text.tokenizers import CharTokenizer
     deepmath.set_num_threads(threads)
-    text = TEXT.read_text(encoding="utf-8")
-    tokenizer = CharTokenizer(text)
-    chars = tokenizer.chars
-    data = np.array(tokenizer.encode(text), dtype=np.int64)
-    split = int(0.9 * len(data))
-    model = GPT(GPTConfig(vocab_size=len(chars), **{k: CONFIG[k] for k in MODEL_KEYS}))
+    vocab, train, val = shakespeare()
+    model = GPT(GPTConfig(vocab_size=vocab, **{k: CONFIG[k] for k in MODEL_KEYS}))
     trainer = Trainer(model, TrainConfig(eval_interval=250, eval_iters=200))
     start = time.perf_counter()
-    curve = trainer.run(data[:split], data[split:], log=lambda line: print(line, flush=True)
+    curve = trainer.run(train, val, log=lambda line: print(line, flush=True)
                         if line.startswith("step") else None)
     return {"curve": curve, "seconds": time.perf_counter() - start,
             "final_val_loss": curve[-1]["val"], "target_val_loss": TARGET_VAL_LOSS}
+
+
+def torch_train_run(threads):
+    """PyTorch on the very same run: deepmath's initial weights, the same batches and
+    evaluation batches (the same seeded NumPy generator, drawn in the same order), the same
+    learning-rate schedule. What is left between the two curves is arithmetic."""
+    import torch
+    from deepmath.gpt import GPT, GPTConfig, TrainConfig
+    from deepmath.gpt.train import get_batch, learning_rate
+    torch.set_num_threads(threads)
+    vocab, train, val = shakespeare()
+    init = GPT(GPTConfig(vocab_size=vocab, **{k: CONFIG[k] for k in MODEL_KEYS})).state_dict()
+    CONFIG["vocab_size"] = vocab
+    model = torch_model()
+    load_deepmath_weights(model, init)
+    step, opt = torch_trainer(model)
+    cfg = TrainConfig(eval_interval=250, eval_iters=200)
+    rng, curve = np.random.default_rng(cfg.seed), []
+    start = time.perf_counter()
+    for it in range(cfg.max_iters + 1):
+        if it % cfg.eval_interval == 0 or it == cfg.max_iters:
+            with torch.no_grad():
+                losses = {name: float(np.mean([
+                    model(*(torch.from_numpy(a) for a in get_batch(
+                        data, CONFIG["block_size"], cfg.batch_size, rng))).item()
+                    for _ in range(cfg.eval_iters)])) for name, data in (("train", train),
+                                                                          ("val", val))}
+            curve.append({"iter": it, **losses})
+            print(f"torch step {it}: train loss {losses['train']:.4f}, val loss "
+                  f"{losses['val']:.4f}", flush=True)
+        if it == cfg.max_iters:
+            break
+        for group in opt.param_groups:
+            group["lr"] = learning_rate(it, cfg)
+        step(*get_batch(train, CONFIG["block_size"], cfg.batch_size, rng))
+    return {"curve": curve, "seconds": time.perf_counter() - start,
+            "final_val_loss": curve[-1]["val"]}
+
+
+def load_deepmath_weights(model, state):
+    """deepmath's GPT state (nanoGPT names, Dense kernels (n_in, n_out)) into torch_model()."""
+    import torch
+    names = {"transformer.wte.weight": "wte.weight", "transformer.wpe.weight": "wpe.weight",
+             "transformer.ln_f.weight": "ln_f.weight", "transformer.ln_f.bias": "ln_f.bias"}
+    for i in range(CONFIG["n_layer"]):
+        for ours, theirs in (("ln_1", "ln_1"), ("ln_2", "ln_2"), ("attn.c_attn", "c_attn"),
+                             ("attn.c_proj", "c_proj"), ("mlp.c_fc", "fc"),
+                             ("mlp.c_proj", "proj")):
+            for kind in ("weight", "bias"):
+                names[f"transformer.h.{i}.{ours}.{kind}"] = f"blocks.{i}.{theirs}.{kind}"
+    target = model.state_dict()
+    with torch.no_grad():
+        for ours, value in state.items():
+            value = torch.from_numpy(np.ascontiguousarray(value))
+            linear = value.ndim == 2 and ".h." in ours           # a Dense kernel: transposed
+            target[names[ours]].copy_(value.T if linear else value)
+    assert len(state) == len(target), (sorted(state), sorted(target))
 
 
 def main():
@@ -189,6 +260,11 @@ def main():
         result["training"] = train_run(args.threads)
         print(f"validation loss after 2000 iterations: {result['training']['final_val_loss']:.4f}"
               f" (target <= {TARGET_VAL_LOSS}), {result['training']['seconds']:.0f} s")
+        if "torch" in runs:
+            result["training_torch"] = torch_train_run(args.threads)
+            print(f"torch, same initial weights and batches: validation loss "
+                  f"{result['training_torch']['final_val_loss']:.4f}, "
+                  f"{result['training_torch']['seconds']:.0f} s")
     OUT.parent.mkdir(exist_ok=True)
     tmp = OUT.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(result, indent=1))
