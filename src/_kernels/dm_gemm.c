@@ -48,6 +48,7 @@
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define DM_GEMM_AVX2 1
+#define DM_GEMM_AVX512 1
 #include <immintrin.h>
 #endif
 
@@ -79,7 +80,19 @@
 #ifndef DM_S_MC
 #define DM_S_MC 144
 #endif
+#ifndef DM_S_NC
 #define DM_S_NC 4096
+#endif
+
+#ifndef DM_S5_MR
+#define DM_S5_MR 12
+#endif
+#ifndef DM_S5_MC
+#define DM_S5_MC 144
+#endif
+#ifndef DM_S5_SKINNY_N
+#define DM_S5_SKINNY_N 16
+#endif
 
 #define DM_D_MR 6
 #define DM_D_NR 8
@@ -93,8 +106,7 @@
 #define DM_DP_MR 4
 #define DM_DP_NR 4
 
-#define DM_MAX_MR 6
-#define DM_MAX_NR 16
+#define DM_MAX_NR 32
 #define DM_MAX_KC (DM_S_KC > DM_D_KC ? DM_S_KC : DM_D_KC)
 
 /* m·n·k at or below which a thread's product runs without packing A; so does a product at
@@ -479,6 +491,115 @@ DM_AVX2 static void kern_d_avx2(int64_t kc, const void *va, int64_t a_rs, int64_
 }
 #endif /* DM_GEMM_AVX2 */
 
+#ifdef DM_GEMM_AVX512
+#define DM_AVX512 __attribute__((target("avx512f,avx2,fma")))
+
+/* One row of 16 lanes (those of m) through the epilogue: epi_row8_s's arithmetic, op for op. */
+DM_AVX512 static inline __attribute__((always_inline)) __m512
+epi_row16_s(__m512 acc, const float *c, const float *bias, __mmask16 m, __m512 alpha, __m512 beta,
+            int first, int last, int relu, int beta0)
+{
+    __m512 v = _mm512_mul_ps(alpha, acc);
+    if (!first) v = _mm512_add_ps(_mm512_maskz_loadu_ps(m, c), v);
+    else if (!beta0) v = _mm512_add_ps(v, _mm512_mul_ps(beta, _mm512_maskz_loadu_ps(m, c)));
+    if (last) {
+        if (bias) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, bias));
+        if (relu) {  /* x <= 0 ? 0 : x, NaN passes through */
+            const __m512 z = _mm512_setzero_ps();
+            v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, z, _CMP_LE_OQ), z);
+        }
+    }
+    return v;
+}
+
+/* MR×32 float32 on AVX-512F: 2·MR zmm accumulators, 2 zmm for the B row, 1 for the broadcast.
+ * Every element of C is the same FMA chain as in kern_s_avx2 (p = 0..kc-1 from 0, one lane
+ * each) and goes through the same epilogue arithmetic, op for op: the bits do not depend on
+ * which kernel, of which width, computed it. */
+DM_AVX512 static void kern_s_avx512(int64_t kc, const void *va, int64_t a_rs, int64_t a_cs,
+                                    const void *vb, int64_t b_rs, void *vc, int64_t ldc, int mr,
+                                    int nr, const dm_epi *e)
+{
+    const float *a = (const float *)va, *b = (const float *)vb;
+    float *c = (float *)vc;
+    __m512 acc[DM_S5_MR][2];
+    int64_t p;
+    int i;
+    _Pragma("GCC unroll 16") for (i = 0; i < DM_S5_MR; i++) {
+        acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+        if (i < mr) {  /* the tile of C is needed after the loop: ask for it now */
+            _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
+            _mm_prefetch((const char *)(c + i * ldc + 31), _MM_HINT_T0);
+        }
+    }
+    if (mr == DM_S5_MR) {
+        /* rows 3g..3g+2 at ag, ag + a_rs, ag + 2·a_rs: four pointers and one stride register
+         * address the twelve rows, packed or in place (ar[] below costs spills) */
+        const float *a0 = a, *a3 = a + 3 * a_rs, *a6 = a + 6 * a_rs, *a9 = a + 9 * a_rs;
+        for (p = 0; p < kc; p++, a0 += a_cs, a3 += a_cs, a6 += a_cs, a9 += a_cs, b += b_rs) {
+            const __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
+            __m512 x;
+            _mm_prefetch((const char *)(b + 16 * b_rs), _MM_HINT_T0);  /* B from L2 */
+            _mm_prefetch((const char *)(b + 16 * b_rs + 16), _MM_HINT_T0);
+#define DM_R5(i, ap)                                                                        \
+            x = _mm512_set1_ps(ap);                                                         \
+            acc[i][0] = _mm512_fmadd_ps(x, b0, acc[i][0]);                                  \
+            acc[i][1] = _mm512_fmadd_ps(x, b1, acc[i][1]);
+            DM_R5(0, a0[0]) DM_R5(1, a0[a_rs]) DM_R5(2, a0[2 * a_rs])
+            DM_R5(3, a3[0]) DM_R5(4, a3[a_rs]) DM_R5(5, a3[2 * a_rs])
+            DM_R5(6, a6[0]) DM_R5(7, a6[a_rs]) DM_R5(8, a6[2 * a_rs])
+            DM_R5(9, a9[0]) DM_R5(10, a9[a_rs]) DM_R5(11, a9[2 * a_rs])
+#undef DM_R5
+        }
+    } else {  /* an edge tile: rows mr.. read row mr-1 again */
+        const float *ar[DM_S5_MR];
+        int64_t q = 0;
+        _Pragma("GCC unroll 16") for (i = 0; i < DM_S5_MR; i++)
+            ar[i] = a + (i < mr ? i : mr - 1) * a_rs;
+        for (p = 0; p < kc; p++, q += a_cs, b += b_rs) {
+            const __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
+            _Pragma("GCC unroll 16") for (i = 0; i < DM_S5_MR; i++) {
+                const __m512 x = _mm512_set1_ps(ar[i][q]);
+                acc[i][0] = _mm512_fmadd_ps(x, b0, acc[i][0]);
+                acc[i][1] = _mm512_fmadd_ps(x, b1, acc[i][1]);
+            }
+        }
+    }
+    {
+        /* epi_row8_s's arithmetic on 16 lanes, the lanes past nr masked off (a full tile:
+         * constant masks, plain loads and stores) */
+        const __m512 alpha = _mm512_set1_ps((float)e->alpha), beta = _mm512_set1_ps((float)e->beta);
+        const float *bias = (const float *)e->bias;
+        const int first = e->first, last = e->last, relu = e->act == DM_ACT_RELU,
+                  beta0 = e->beta == 0;
+        const __mmask16 m0 = nr >= 16 ? 0xFFFF : (__mmask16)((1u << nr) - 1),
+                        m1 = nr >= 32 ? 0xFFFF : nr <= 16 ? 0 : (__mmask16)((1u << (nr - 16)) - 1);
+#define DM_EPI5(M0, M1)                                                                     \
+        _Pragma("GCC unroll 16") for (i = 0; i < DM_S5_MR; i++) {                           \
+            if (i < mr) {                                                                   \
+                float *ci = c + i * ldc;                                                    \
+                _mm512_mask_storeu_ps(ci, M0, epi_row16_s(acc[i][0], ci, bias, M0, alpha, beta, \
+                                                          first, last, relu, beta0));       \
+                _mm512_mask_storeu_ps(ci + 16, M1,                                          \
+                                      epi_row16_s(acc[i][1], ci + 16, bias ? bias + 16 : NULL, \
+                                                  M1, alpha, beta, first, last, relu, beta0)); \
+            }                                                                               \
+        }
+        if (mr == DM_S5_MR && nr == 32) {
+            DM_EPI5(0xFFFF, 0xFFFF)
+        } else {
+            DM_EPI5(m0, m1)
+        }
+#undef DM_EPI5
+        if (last && e->act != DM_ACT_NONE && !relu) {
+            int j;
+            for (i = 0; i < mr; i++)
+                for (j = 0; j < nr; j++) c[i * ldc + j] = act_s(c[i * ldc + j], e->act);
+        }
+    }
+}
+#endif /* DM_GEMM_AVX512 */
+
 /* ---- packing -------------------------------------------------------------------------------
  * pack(X, rs, cs, rows, depth, w, dst): the rows×depth matrix whose element (r, p) lies at
  * X[r*rs + p*cs] is written as ceil(rows/w) panels of w rows, each panel depth×w (element
@@ -560,6 +681,9 @@ static void NAME(const void *vX, int64_t rs, int64_t cs, int64_t rows, int64_t d
 DM_AVX2 DM_PACK_FAST(pack_s_fast, float, pack_s, DM_S_NR)
 DM_AVX2 DM_PACK_FAST(pack_d_fast, double, pack_d, DM_D_NR)
 #endif
+#ifdef DM_GEMM_AVX512
+DM_AVX512 DM_PACK_FAST(pack_s_fast512, float, pack_s, 32)
+#endif
 
 /* ---- one implementation: kernel, packer, tile and block sizes ----------------------------- */
 typedef struct {
@@ -567,20 +691,26 @@ typedef struct {
     dm_pack pack;
     int mr, nr, kc, mc, nc;
     size_t size;  /* sizeof the element */
+    int a_outer;  /* gemm_blocked: the A micro-panel stays while the B micro-panels go by */
 } dm_impl;
 
 static const dm_impl impl_s_portable = {kern_s_portable, (dm_pack)pack_s, DM_SP_MR, DM_SP_NR,
-                                        DM_S_KC, 128, DM_S_NC, sizeof(float)};
+                                        DM_S_KC, 128, DM_S_NC, sizeof(float), 0};
 static const dm_impl impl_d_portable = {kern_d_portable, (dm_pack)pack_d, DM_DP_MR, DM_DP_NR,
-                                        DM_D_KC, 64, DM_D_NC, sizeof(double)};
+                                        DM_D_KC, 64, DM_D_NC, sizeof(double), 0};
 #ifdef DM_GEMM_AVX2
 static const dm_impl impl_s_avx2 = {kern_s_avx2, pack_s_fast, DM_S_MR, DM_S_NR, DM_S_KC,
-                                    DM_S_MC, DM_S_NC, sizeof(float)};
+                                    DM_S_MC, DM_S_NC, sizeof(float), 0};
 static const dm_impl impl_d_avx2 = {kern_d_avx2, pack_d_fast, DM_D_MR, DM_D_NR, DM_D_KC,
-                                    DM_D_MC, DM_D_NC, sizeof(double)};
+                                    DM_D_MC, DM_D_NC, sizeof(double), 0};
+#endif
+#ifdef DM_GEMM_AVX512
+static const dm_impl impl_s_avx512 = {kern_s_avx512, pack_s_fast512, DM_S5_MR, 32, DM_S_KC,
+                                      DM_S5_MC, DM_S_NC, sizeof(float), 1};
 #endif
 
-static int dm_gemm_path = -1;  /* 0 portable, 1 AVX2+FMA; decided once */
+/* 0 portable, 1 AVX2+FMA, 2 AVX-512F (float32; float64 stays on AVX2); decided once */
+static int dm_gemm_path = -1;
 
 static int gemm_path(void)
 {
@@ -588,11 +718,15 @@ static int gemm_path(void)
     if (p < 0) {
         p = 0;
 #ifdef DM_GEMM_AVX2
-        const char *force = getenv("DEEPMATH_GEMM_KERNEL");  /* "portable": test that path */
-        __builtin_cpu_init();
-        if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-            !(force && strcmp(force, "portable") == 0))
-            p = 1;
+        {
+            /* "portable" or "avx2": test that path on a machine that has a faster one */
+            const char *force = getenv("DEEPMATH_GEMM_KERNEL");
+            const unsigned f = dm_cpu_features(), avx2 = DM_CPU_AVX2 | DM_CPU_FMA;
+            if ((f & avx2) == avx2 && !(force && strcmp(force, "portable") == 0)) {
+                p = 1;
+                if ((f & DM_CPU_AVX512F) && !(force && strcmp(force, "avx2") == 0)) p = 2;
+            }
+        }
 #endif
         dm_gemm_path = p;  /* every thread computes the same value: a benign race */
     }
@@ -601,13 +735,17 @@ static int gemm_path(void)
 
 const char *dm_gemm_kernel_name(void)
 {
-    return gemm_path() == 1 ? "avx2+fma" : "portable";
+    static const char *const names[3] = {"portable", "avx2+fma", "avx512"};
+    return names[gemm_path()];
 }
 
 static const dm_impl *impl_for(size_t size)
 {
+#ifdef DM_GEMM_AVX512
+    if (gemm_path() == 2 && size == sizeof(float)) return &impl_s_avx512;
+#endif
 #ifdef DM_GEMM_AVX2
-    if (gemm_path() == 1) return size == sizeof(float) ? &impl_s_avx2 : &impl_d_avx2;
+    if (gemm_path() >= 1) return size == sizeof(float) ? &impl_s_avx2 : &impl_d_avx2;
 #endif
     return size == sizeof(float) ? &impl_s_portable : &impl_d_portable;
 }
@@ -1457,7 +1595,7 @@ DM_AVX2 static void gemm_small_s_avx2(const dm_args *g)
 /* Small products: one thread, A read in place, B in place or packed one panel at a time. */
 static void gemm_small_generic(const dm_impl *im, const dm_args *g)
 {
-    DM_ALIGN(64) char bbuf[DM_MAX_KC * DM_MAX_NR * sizeof(double)];
+    DM_ALIGN(64) char bbuf[DM_MAX_KC * DM_MAX_NR * sizeof(float)];
     const size_t sz = im->size;
     const int mr = im->mr, nr = im->nr;
     const int64_t a_rs = g->transa ? 1 : g->lda, a_cs = g->transa ? g->lda : 1;
@@ -1499,6 +1637,12 @@ static void gemm_small_generic(const dm_impl *im, const dm_args *g)
  * than from inside gemm_small_generic, whose 32 KiB stack buffer it does not need. */
 static void gemm_small(const dm_impl *im, const dm_args *g)
 {
+#ifdef DM_GEMM_AVX512
+    if (im == &impl_s_avx512 && (g->k <= 8 || g->n <= DM_S5_SKINNY_N)) {
+        gemm_small_s_avx2(g);
+        return;
+    }
+#endif
 #ifdef DM_GEMM_AVX2
     if (im == &impl_s_avx2) {
         gemm_small_s_avx2(g);
@@ -1524,7 +1668,7 @@ static void gemm_blocked(const dm_impl *im, const dm_args *g)
      * since the block stays in L2 anyway. A transposed (columns contiguous) is packed: read in
      * place, its kc rows ldc apart would fight over a few L1 sets. */
     const int pack_a = g->transa;
-    int64_t jc, pc, ic, jr, ir;
+    int64_t jc, pc, ic;
     void *to_free;
     char *bufb = (char *)buf_get((size_t)((MC + NC) * kcmax + 64) * sz, &to_free);
     char *bufa;
@@ -1555,22 +1699,25 @@ static void gemm_blocked(const dm_impl *im, const dm_args *g)
                 if (pack_a)
                     im->pack(g->A + (ic * a_rs + pc * a_cs) * sz, a_rs, a_cs, mc, kc, mr, bufa, 0,
                          nir);
-                for (jr = 0; jr < njr; jr++) {  /* one B micro-panel (L1) ... */
+                int64_t t;
+                /* tile t: one B micro-panel (L1) against every A micro-panel in turn, or with
+                 * a_outer one A micro-panel (L1) against every B micro-panel */
+                for (t = 0; t < njr * nir; t++) {
+                    const int64_t jr = im->a_outer ? t % njr : t / nir,
+                                  ir = im->a_outer ? t / njr : t % nir;
                     const int64_t j0 = jc + jr * nr;
                     const int w = g->n - j0 < nr ? (int)(g->n - j0) : nr;
+                    const int64_t i0 = ic + ir * mr;
+                    const int h = g->m - i0 < mr ? (int)(g->m - i0) : mr;
                     e.bias = g->bias ? g->bias + j0 * sz : NULL;
-                    for (ir = 0; ir < nir; ir++) {  /* ... against every A micro-panel */
-                        const int64_t i0 = ic + ir * mr;
-                        const int h = g->m - i0 < mr ? (int)(g->m - i0) : mr;
-                        if (pack_a)
-                            im->kern(kc, bufa + (size_t)(ir * mr * kc) * sz, 1, mr,
-                                     bufb + (size_t)(jr * nr * kc) * sz, nr,
-                                     g->C + (i0 * g->ldc + j0) * sz, g->ldc, h, w, &e);
-                        else
-                            im->kern(kc, g->A + (i0 * a_rs + pc * a_cs) * sz, a_rs, a_cs,
+                    if (pack_a)
+                        im->kern(kc, bufa + (size_t)(ir * mr * kc) * sz, 1, mr,
                                  bufb + (size_t)(jr * nr * kc) * sz, nr,
                                  g->C + (i0 * g->ldc + j0) * sz, g->ldc, h, w, &e);
-                    }
+                    else
+                        im->kern(kc, g->A + (i0 * a_rs + pc * a_cs) * sz, a_rs, a_cs,
+                                 bufb + (size_t)(jr * nr * kc) * sz, nr,
+                                 g->C + (i0 * g->ldc + j0) * sz, g->ldc, h, w, &e);
                 }
             }
         }
