@@ -80,19 +80,17 @@
 #ifndef DM_S_MC
 #define DM_S_MC 144
 #endif
-#ifndef DM_S_NC
 #define DM_S_NC 4096
-#endif
 
-#ifndef DM_S5_MR
+/* AVX-512F float32: 12×32 tiles (kern_s_avx512), same KC; MC = 144 measured as good as 96..384
+ * on the 2 MiB L2 of the Xeon */
 #define DM_S5_MR 12
-#endif
-#ifndef DM_S5_MC
+#define DM_S5_NR 32
 #define DM_S5_MC 144
-#endif
-#ifndef DM_S5_SKINNY_N
+/* products at most this narrow or short, per thread, stay on the AVX2 small and skinny
+ * kernels (gemm_small_s_avx2), which waste fewer lanes and rows there than 12×32 tiles */
 #define DM_S5_SKINNY_N 16
-#endif
+#define DM_S5_SKINNY_M 8
 
 #define DM_D_MR 6
 #define DM_D_NR 8
@@ -106,7 +104,7 @@
 #define DM_DP_MR 4
 #define DM_DP_NR 4
 
-#define DM_MAX_NR 32
+#define DM_MAX_NR DM_S5_NR
 #define DM_MAX_KC (DM_S_KC > DM_D_KC ? DM_S_KC : DM_D_KC)
 
 /* m·n·k at or below which a thread's product runs without packing A; so does a product at
@@ -512,10 +510,15 @@ epi_row16_s(__m512 acc, const float *c, const float *bias, __mmask16 m, __m512 a
     return v;
 }
 
-/* MR×32 float32 on AVX-512F: 2·MR zmm accumulators, 2 zmm for the B row, 1 for the broadcast.
+/* 12×32 float32 on AVX-512F: 24 zmm accumulators, 2 zmm for the B row, 1 for the broadcast A
+ * element (27 of the 32 zmm). Chosen by measurement on the Xeon (2 FMA-512 units, 214 GF/s a
+ * core): in L1, 8×32 (16 accumulators), 12×32 and 14×32 (28) all ran at ~180-186 GF/s, the
+ * 14-row tile spilling when A is read in place, and in the 768-row products 8×32 was no faster;
+ * 12 rows split into four groups of three, each group addressed from one pointer (below), so
+ * the in-place loop needs no spills; 14 rows would not.
  * Every element of C is the same FMA chain as in kern_s_avx2 (p = 0..kc-1 from 0, one lane
  * each) and goes through the same epilogue arithmetic, op for op: the bits do not depend on
- * which kernel, of which width, computed it. */
+ * which kernel, of which width, computed it (test_avx512_bits_like_avx2). */
 DM_AVX512 static void kern_s_avx512(int64_t kc, const void *va, int64_t a_rs, int64_t a_cs,
                                     const void *vb, int64_t b_rs, void *vc, int64_t ldc, int mr,
                                     int nr, const dm_epi *e)
@@ -534,7 +537,8 @@ DM_AVX512 static void kern_s_avx512(int64_t kc, const void *va, int64_t a_rs, in
     }
     if (mr == DM_S5_MR) {
         /* rows 3g..3g+2 at ag, ag + a_rs, ag + 2·a_rs: four pointers and one stride register
-         * address the twelve rows, packed or in place (ar[] below costs spills) */
+         * address the twelve rows, packed or in place (the ar[] loop below spills). B is
+         * prefetched 16 rows ahead: with impl.a_outer the B micro-panels come from L2. */
         const float *a0 = a, *a3 = a + 3 * a_rs, *a6 = a + 6 * a_rs, *a9 = a + 9 * a_rs;
         for (p = 0; p < kc; p++, a0 += a_cs, a3 += a_cs, a6 += a_cs, a9 += a_cs, b += b_rs) {
             const __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
@@ -585,7 +589,7 @@ DM_AVX512 static void kern_s_avx512(int64_t kc, const void *va, int64_t a_rs, in
                                                   M1, alpha, beta, first, last, relu, beta0)); \
             }                                                                               \
         }
-        if (mr == DM_S5_MR && nr == 32) {
+        if (mr == DM_S5_MR && nr == DM_S5_NR) {
             DM_EPI5(0xFFFF, 0xFFFF)
         } else {
             DM_EPI5(m0, m1)
@@ -645,7 +649,14 @@ typedef void (*dm_pack)(const void *X, int64_t rs, int64_t cs, int64_t rows, int
 /* The two packings a row-major product spends its time in, with the tile widths fixed:
  * B panels copied 16 (8) contiguous elements at a time, A panels gathered from 6 rows.
  * Packing is ~6 % of a 512³ product with the generic loops above, ~2 % with these. */
-#define DM_PACK_FAST(NAME, T, GENERIC, NRW)                                                 \
+#define DM_PACK_CONTIG(T, W)  /* full panels of W contiguous elements per p, W a constant */ \
+        for (p = 0; p < depth; p++) {                                                       \
+            const T *x = X + p * cs;                                                        \
+            for (q = q0; q < qf; q++) {                                                     \
+                memcpy(dst + q * (W) * depth + p * (W), x + q * (W), (W) * sizeof(T));      \
+            }                                                                               \
+        }
+#define DM_PACK_FAST(NAME, T, GENERIC, NRW, MRW)                                            \
 static void NAME(const void *vX, int64_t rs, int64_t cs, int64_t rows, int64_t depth, int w, \
                  void *vdst, int64_t q0, int64_t q1)                                        \
 {                                                                                           \
@@ -653,15 +664,9 @@ static void NAME(const void *vX, int64_t rs, int64_t cs, int64_t rows, int64_t d
     T *dst = (T *)vdst;                                                                     \
     int64_t q, p;                                                                           \
     const int64_t qf = rows < q1 * w ? q1 - 1 : q1;  /* full panels: q0..qf-1 */            \
-    if (w == NRW && rs == 1 && qf > q0) {                                                   \
-        for (p = 0; p < depth; p++) {                                                       \
-            const T *x = X + p * cs;                                                        \
-            for (q = q0; q < qf; q++) {                                                     \
-                T *d = dst + q * NRW * depth + p * NRW;                                     \
-                int r;                                                                      \
-                for (r = 0; r < NRW; r++) d[r] = x[q * NRW + r];                            \
-            }                                                                               \
-        }                                                                                   \
+    if ((w == NRW || w == MRW) && rs == 1 && qf > q0) {  /* B, or a transposed A */         \
+        if (w == NRW) DM_PACK_CONTIG(T, NRW)                                                \
+        else DM_PACK_CONTIG(T, MRW)                                                         \
         if (qf < q1) GENERIC(X, rs, cs, rows, depth, w, dst, qf, q1);                       \
     } else if (w == 6 && cs == 1 && qf > q0) {                                              \
         for (q = q0; q < qf; q++) {                                                         \
@@ -678,11 +683,11 @@ static void NAME(const void *vX, int64_t rs, int64_t cs, int64_t rows, int64_t d
         GENERIC(X, rs, cs, rows, depth, w, dst, q0, q1);                                    \
 }
 #ifdef DM_GEMM_AVX2
-DM_AVX2 DM_PACK_FAST(pack_s_fast, float, pack_s, DM_S_NR)
-DM_AVX2 DM_PACK_FAST(pack_d_fast, double, pack_d, DM_D_NR)
+DM_AVX2 DM_PACK_FAST(pack_s_fast, float, pack_s, DM_S_NR, DM_S_MR)
+DM_AVX2 DM_PACK_FAST(pack_d_fast, double, pack_d, DM_D_NR, DM_D_MR)
 #endif
 #ifdef DM_GEMM_AVX512
-DM_AVX512 DM_PACK_FAST(pack_s_fast512, float, pack_s, 32)
+DM_AVX512 DM_PACK_FAST(pack_s_fast512, float, pack_s, DM_S5_NR, DM_S5_MR)
 #endif
 
 /* ---- one implementation: kernel, packer, tile and block sizes ----------------------------- */
@@ -705,7 +710,7 @@ static const dm_impl impl_d_avx2 = {kern_d_avx2, pack_d_fast, DM_D_MR, DM_D_NR, 
                                     DM_D_MC, DM_D_NC, sizeof(double), 0};
 #endif
 #ifdef DM_GEMM_AVX512
-static const dm_impl impl_s_avx512 = {kern_s_avx512, pack_s_fast512, DM_S5_MR, 32, DM_S_KC,
+static const dm_impl impl_s_avx512 = {kern_s_avx512, pack_s_fast512, DM_S5_MR, DM_S5_NR, DM_S_KC,
                                       DM_S5_MC, DM_S_NC, sizeof(float), 1};
 #endif
 
@@ -1638,7 +1643,7 @@ static void gemm_small_generic(const dm_impl *im, const dm_args *g)
 static void gemm_small(const dm_impl *im, const dm_args *g)
 {
 #ifdef DM_GEMM_AVX512
-    if (im == &impl_s_avx512 && (g->k <= 8 || g->n <= DM_S5_SKINNY_N)) {
+    if (im == &impl_s_avx512 && (g->k <= 8 || g->n <= DM_S5_SKINNY_N || g->m <= DM_S5_SKINNY_M)) {
         gemm_small_s_avx2(g);
         return;
     }
@@ -1906,6 +1911,23 @@ DM_AVX2 static double fma_chains_avx2(int64_t iters)
 }
 #endif
 
+#ifdef DM_GEMM_AVX512
+/* the same on zmm registers: 24 chains for 2 FMA units of latency 4 (16 lanes each) */
+DM_AVX512 static double fma_chains_avx512(int64_t iters)
+{
+    __m512 x[24];
+    const __m512 m = _mm512_set1_ps(0.999999f), a = _mm512_set1_ps(1e-7f);
+    int64_t i;
+    int j;
+    for (j = 0; j < 24; j++) x[j] = _mm512_set1_ps(1.0f + 0.001f * (float)j);
+    for (i = 0; i < iters; i++) {
+        _Pragma("GCC unroll 24") for (j = 0; j < 24; j++) x[j] = _mm512_fmadd_ps(x[j], m, a);
+    }
+    for (j = 1; j < 24; j++) x[0] = _mm512_add_ps(x[0], x[j]);
+    return (double)_mm512_reduce_add_ps(x[0]);
+}
+#endif
+
 static double fma_chains_portable(int64_t iters)
 {
     float x[12][8];
@@ -1931,15 +1953,19 @@ double dm_fma_peak_gflops(double seconds)
     const int64_t iters = 1 << 20;  /* 12 * 8 * 2 * 2^20 flops per call per thread */
     int nthreads = dm_get_num_threads();
     double flops = 0, t0, t1, sink = 0;
-    int use_avx2 = gemm_path() == 1;
+    const int path = gemm_path();  /* the widest FMA the float32 GEMM kernel uses */
     t0 = DM_WTIME();
     do {
 #ifdef _OPENMP
 #pragma omp parallel num_threads(nthreads) reduction(+ : sink)
 #endif
         {
+#ifdef DM_GEMM_AVX512
+            if (path == 2) sink += fma_chains_avx512(iters / 4);  /* 4× the flops per step */
+            else
+#endif
 #ifdef DM_GEMM_AVX2
-            if (use_avx2) sink += fma_chains_avx2(iters);
+            if (path == 1) sink += fma_chains_avx2(iters);
             else
 #endif
                 sink += fma_chains_portable(iters);
@@ -1950,6 +1976,6 @@ double dm_fma_peak_gflops(double seconds)
         flops += (double)nthreads * iters * 12 * 8 * 2;
         t1 = DM_WTIME();
     } while (t1 - t0 < seconds);
-    (void)use_avx2;
+    (void)path;
     return sink == 12345.0 ? 0 : flops / (t1 - t0) * 1e-9;
 }
