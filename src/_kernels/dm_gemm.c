@@ -87,10 +87,12 @@
 #define DM_S5_MR 12
 #define DM_S5_NR 32
 #define DM_S5_MC 144
-/* products at most this narrow or short, per thread, stay on the AVX2 small and skinny
- * kernels (gemm_small_s_avx2), which waste fewer lanes and rows there than 12×32 tiles */
+/* products (a thread's share) at most this narrow, or too short for one full 12-row tile, stay
+ * on the AVX2 small and skinny kernels (gemm_small_s_avx2), which waste fewer lanes and rows
+ * there than 12×32 tiles (measured: n = 16 and m <= 8 1.2-8× faster on AVX2; m = 9..11 either
+ * way by 10-30 % depending on the transposes) */
 #define DM_S5_SKINNY_N 16
-#define DM_S5_SKINNY_M 8
+#define DM_S5_SKINNY_M 11
 
 #define DM_D_MR 6
 #define DM_D_NR 8
@@ -540,21 +542,32 @@ DM_AVX512 static void kern_s_avx512(int64_t kc, const void *va, int64_t a_rs, in
          * address the twelve rows, packed or in place (the ar[] loop below spills). B is
          * prefetched 16 rows ahead: with impl.a_outer the B micro-panels come from L2. */
         const float *a0 = a, *a3 = a + 3 * a_rs, *a6 = a + 6 * a_rs, *a9 = a + 9 * a_rs;
-        for (p = 0; p < kc; p++, a0 += a_cs, a3 += a_cs, a6 += a_cs, a9 += a_cs, b += b_rs) {
-            const __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
-            __m512 x;
-            _mm_prefetch((const char *)(b + 16 * b_rs), _MM_HINT_T0);  /* B from L2 */
-            _mm_prefetch((const char *)(b + 16 * b_rs + 16), _MM_HINT_T0);
 #define DM_R5(i, ap)                                                                        \
-            x = _mm512_set1_ps(ap);                                                         \
-            acc[i][0] = _mm512_fmadd_ps(x, b0, acc[i][0]);                                  \
-            acc[i][1] = _mm512_fmadd_ps(x, b1, acc[i][1]);
-            DM_R5(0, a0[0]) DM_R5(1, a0[a_rs]) DM_R5(2, a0[2 * a_rs])
-            DM_R5(3, a3[0]) DM_R5(4, a3[a_rs]) DM_R5(5, a3[2 * a_rs])
-            DM_R5(6, a6[0]) DM_R5(7, a6[a_rs]) DM_R5(8, a6[2 * a_rs])
-            DM_R5(9, a9[0]) DM_R5(10, a9[a_rs]) DM_R5(11, a9[2 * a_rs])
-#undef DM_R5
+        x = _mm512_set1_ps(ap);                                                             \
+        acc[i][0] = _mm512_fmadd_ps(x, b0, acc[i][0]);                                      \
+        if (WIDE) acc[i][1] = _mm512_fmadd_ps(x, b1, acc[i][1]);
+#define DM_LOOP5                                                                            \
+        for (p = 0; p < kc; p++, a0 += a_cs, a3 += a_cs, a6 += a_cs, a9 += a_cs, b += b_rs) { \
+            const __m512 b0 = _mm512_loadu_ps(b), b1 = WIDE ? _mm512_loadu_ps(b + 16) : b0;  \
+            __m512 x;                                                                       \
+            _mm_prefetch((const char *)(b + 16 * b_rs), _MM_HINT_T0);  /* B from L2 */      \
+            if (WIDE) _mm_prefetch((const char *)(b + 16 * b_rs + 16), _MM_HINT_T0);        \
+            DM_R5(0, a0[0]) DM_R5(1, a0[a_rs]) DM_R5(2, a0[2 * a_rs])                       \
+            DM_R5(3, a3[0]) DM_R5(4, a3[a_rs]) DM_R5(5, a3[2 * a_rs])                       \
+            DM_R5(6, a6[0]) DM_R5(7, a6[a_rs]) DM_R5(8, a6[2 * a_rs])                       \
+            DM_R5(9, a9[0]) DM_R5(10, a9[a_rs]) DM_R5(11, a9[2 * a_rs])                     \
         }
+        if (nr > 16) {
+#define WIDE 1
+            DM_LOOP5
+#undef WIDE
+        } else {  /* a narrow last panel (n = 33, 40, ...): the left half only */
+#define WIDE 0
+            DM_LOOP5
+#undef WIDE
+        }
+#undef DM_LOOP5
+#undef DM_R5
     } else {  /* an edge tile: rows mr.. read row mr-1 again */
         const float *ar[DM_S5_MR];
         int64_t q = 0;
@@ -687,7 +700,10 @@ DM_AVX2 DM_PACK_FAST(pack_s_fast, float, pack_s, DM_S_NR, DM_S_MR)
 DM_AVX2 DM_PACK_FAST(pack_d_fast, double, pack_d, DM_D_NR, DM_D_MR)
 #endif
 #ifdef DM_GEMM_AVX512
-DM_AVX512 DM_PACK_FAST(pack_s_fast512, float, pack_s, DM_S5_NR, DM_S5_MR)
+DM_AVX512 DM_PACK_FAST(pack_s_fast512_rows, float, pack_s, DM_S5_NR, DM_S5_MR)
+/* the same, and panels of a transposed B through register transposes (after sk_pack_b) */
+DM_AVX512 static void pack_s_fast512(const void *vX, int64_t rs, int64_t cs, int64_t rows,
+                                     int64_t depth, int w, void *vdst, int64_t q0, int64_t q1);
 #endif
 
 /* ---- one implementation: kernel, packer, tile and block sizes ----------------------------- */
@@ -1189,6 +1205,42 @@ DM_AVX2 static void sk_pack_b(const float *X, int trans, int64_t ldb, int64_t kc
             }
     }
 }
+
+#ifdef DM_GEMM_AVX512
+/* pack_s_fast512: B panels 32 wide whose 32 rows (j) are contiguous along p (a transposed B)
+ * are turned round 8×8 in registers by sk_pack_b, and a last panel narrower than 32 is copied
+ * with masked loads, not one float at a time (scalar, they cost 24×512·512×512 with transb and
+ * 24×512·512×24 25 % and 10 % over the AVX2 small kernels, which pack this way). */
+DM_AVX512 static void pack_s_fast512(const void *vX, int64_t rs, int64_t cs, int64_t rows,
+                                     int64_t depth, int w, void *vdst, int64_t q0, int64_t q1)
+{
+    const float *X = (const float *)vX;
+    float *dst = (float *)vdst;
+    const int64_t qf = rows < q1 * w ? q1 - 1 : q1;  /* full panels: q0..qf-1 */
+    int64_t q, p;
+    if (w != DM_S5_NR || (rs != 1 && cs != 1)) {
+        pack_s_fast512_rows(vX, rs, cs, rows, depth, w, vdst, q0, q1);
+    } else if (rs != 1) {
+        for (q = q0; q < q1; q++) {
+            const int h = rows - q * w < w ? (int)(rows - q * w) : w;
+            sk_pack_b(X + q * w * rs, 1, rs, depth, h, w, dst + q * w * depth);
+        }
+    } else {
+        if (qf > q0) pack_s_fast512_rows(vX, rs, cs, rows, depth, w, vdst, q0, qf);
+        if (qf < q1) {  /* the last panel, h < 32 columns, zero-padded */
+            const int h = (int)(rows - qf * w);
+            const __mmask16 m0 = h >= 16 ? 0xFFFF : (__mmask16)((1u << h) - 1),
+                            m1 = h <= 16 ? 0 : (__mmask16)((1u << (h - 16)) - 1);
+            const float *x = X + qf * w;
+            float *d = dst + qf * w * depth;
+            for (p = 0; p < depth; p++, x += cs, d += DM_S5_NR) {
+                _mm512_storeu_ps(d, _mm512_maskz_loadu_ps(m0, x));
+                _mm512_storeu_ps(d + 16, _mm512_maskz_loadu_ps(m1, x + 16));
+            }
+        }
+    }
+}
+#endif
 
 /* k <= 8 (one KC block), K = k: for each panel of 8 columns, B(0..K-1, panel) is held in K
  * registers (a transposed B is turned round by one 8×8 register transpose) and a block of
