@@ -11,7 +11,7 @@
  *           for ir in steps of MR    (one A micro-panel kc×MR, streamed from L2)
  *             micro-kernel: an MR×NR tile of C held in registers, summed over kc
  *   (the AVX-512 kernel swaps the two inner loops: its A micro-panel stays in L1 while the
- *   32-wide B micro-panels, prefetched, stream from L2: dm_impl.a_outer)
+ *   32-wide B micro-panels stream from L2, dm_impl.a_outer: 1024³ 140 -> 147 GF/s)
  *
  * Each element of C is summed over k in one fixed order (p = 0..k-1, in KC blocks, each block
  * added to C in turn), by one thread: the threads share C (gemm_threads), never the k sum.
@@ -561,19 +561,18 @@ DM_AVX512 static void kern_s_avx512(int64_t kc, const void *va, int64_t a_rs, in
     }
     if (mr == DM_S5_MR) {
         /* rows 3g..3g+2 at ag, ag + a_rs, ag + 2·a_rs: four pointers and one stride register
-         * address the twelve rows, packed or in place (the ar[] loop below spills). B is
-         * prefetched 16 rows ahead: with impl.a_outer the B micro-panels come from L2. */
+         * address the twelve rows, packed or in place (the ar[] loop below spills). Unrolled
+         * by 2: 1-2 % faster. (Prefetching B 8-32 rows ahead measured no faster.) */
         const float *a0 = a, *a3 = a + 3 * a_rs, *a6 = a + 6 * a_rs, *a9 = a + 9 * a_rs;
 #define DM_R5(i, ap)                                                                        \
         x = _mm512_set1_ps(ap);                                                             \
         acc[i][0] = _mm512_fmadd_ps(x, b0, acc[i][0]);                                      \
         if (WIDE) acc[i][1] = _mm512_fmadd_ps(x, b1, acc[i][1]);
 #define DM_LOOP5                                                                            \
+        _Pragma("GCC unroll 2")                                                             \
         for (p = 0; p < kc; p++, a0 += a_cs, a3 += a_cs, a6 += a_cs, a9 += a_cs, b += b_rs) { \
             const __m512 b0 = _mm512_loadu_ps(b), b1 = WIDE ? _mm512_loadu_ps(b + 16) : b0;  \
             __m512 x;                                                                       \
-            _mm_prefetch((const char *)(b + 16 * b_rs), _MM_HINT_T0);  /* B from L2 */      \
-            if (WIDE) _mm_prefetch((const char *)(b + 16 * b_rs + 16), _MM_HINT_T0);        \
             DM_R5(0, a0[0]) DM_R5(1, a0[a_rs]) DM_R5(2, a0[2 * a_rs])                       \
             DM_R5(3, a3[0]) DM_R5(4, a3[a_rs]) DM_R5(5, a3[2 * a_rs])                       \
             DM_R5(6, a6[0]) DM_R5(7, a6[a_rs]) DM_R5(8, a6[2 * a_rs])                       \
