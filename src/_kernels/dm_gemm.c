@@ -46,16 +46,20 @@
  * -march), like the AVX2 one; elsewhere (MSVC, arm64) neither exists.
  *
  * Measured on an Intel Xeon (Sapphire Rapids-class, AVX-512), 2 cores, shared with other jobs
- * (the second core was mostly busy: 2-thread timings equalled 1-thread ones, so these are on
- * 1 thread; medians of 5 alternated runs of 200 calls, dm_sgemm from C): FMA peak 112 GF/s a
- * core on ymm, 214 on zmm. ms, AVX2 6×16 -> AVX-512 12×32:
- *   768×128·128×384   0.822 -> 0.482 (1.70×)    128×768ᵀ·768×384 (Aᵀ·B)  0.923 -> 0.539 (1.71×)
- *   768×128·128×512   1.160 -> 0.646 (1.79×)    512×768ᵀ·768×128 (Aᵀ·B)  1.291 -> 0.760 (1.70×)
- *   768×512·512×128   1.091 -> 0.644 (1.69×)    256³ 0.332 -> 0.214,  512³ 3.70 -> 1.79,
- *   768×384·(128×384)ᵀ 0.796 -> 0.476 (1.67×)   1024³ 31.2 -> 18.4 (1.55-2.07×)
- * ~157 GF/s (73 % of the zmm peak) on the GPT shapes, ~140 with a transposed A (packed); skinny
- * products (32×784·784×8, 32×3136·3136×10, k = 3) unchanged, and no shape of a 60-shape random
- * sweep slower beyond noise (5 %). conv2d forward+backward 16×16 64->64 34 -> 19 ms.
+ * (the second core was mostly busy: 2-thread timings were no better than 1-thread ones, so these
+ * are 1 thread; medians of 5 alternated runs of 200 calls of dm_sgemm from C, the AVX2 column
+ * built from the branch point 4bff2b7): FMA peak 112 GF/s a core on ymm, 214 on zmm.
+ *   ms (GF/s)                      AVX2 6×16         AVX-512 12×32
+ *   768×128 · 128×384              0.813 (93)   ->   0.466 (162)   1.74×
+ *   768×128 · 128×512              1.102 (91)   ->   0.627 (161)   1.76×
+ *   768×512 · 512×128              1.033 (97)   ->   0.621 (162)   1.66×
+ *   768×384 · (128×384)ᵀ           0.794 (95)   ->   0.459 (165)   1.73×
+ *   (768×128)ᵀ · 768×384           0.908 (83)   ->   0.524 (144)   1.73×  A packed
+ *   (768×512)ᵀ · 768×128           1.245 (81)   ->   0.740 (136)   1.68×
+ *   256³ 0.331 -> 0.204, 512³ 2.99 -> 1.73, 1024³ 1.65× (99-150 GF/s, with the L3 shared),
+ *   3136×27 · 27×32 (im2col conv) 0.072 -> 0.040; 32×784·784×8, 32×3136·3136×10, k = 3:
+ *   unchanged (same kernels); no shape of a 60-shape random sweep slower beyond noise (5 %).
+ * conv2d forward+backward (bench_conv) 16×16 64->64 34 -> 19 ms, mnist conv2 dx 4.5 -> 2.7 ms.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -567,11 +571,12 @@ DM_AVX512 static void kern_s_avx512(int64_t kc, const void *va, int64_t a_rs, in
 #define DM_R5(i, ap)                                                                        \
         x = _mm512_set1_ps(ap);                                                             \
         acc[i][0] = _mm512_fmadd_ps(x, b0, acc[i][0]);                                      \
-        if (WIDE) acc[i][1] = _mm512_fmadd_ps(x, b1, acc[i][1]);
+        if (DM_WIDE5) acc[i][1] = _mm512_fmadd_ps(x, b1, acc[i][1]);
 #define DM_LOOP5                                                                            \
         _Pragma("GCC unroll 2")                                                             \
         for (p = 0; p < kc; p++, a0 += a_cs, a3 += a_cs, a6 += a_cs, a9 += a_cs, b += b_rs) { \
-            const __m512 b0 = _mm512_loadu_ps(b), b1 = WIDE ? _mm512_loadu_ps(b + 16) : b0;  \
+            const __m512 b0 = _mm512_loadu_ps(b),                                           \
+                         b1 = DM_WIDE5 ? _mm512_loadu_ps(b + 16) : b0;                      \
             __m512 x;                                                                       \
             DM_R5(0, a0[0]) DM_R5(1, a0[a_rs]) DM_R5(2, a0[2 * a_rs])                       \
             DM_R5(3, a3[0]) DM_R5(4, a3[a_rs]) DM_R5(5, a3[2 * a_rs])                       \
@@ -579,13 +584,13 @@ DM_AVX512 static void kern_s_avx512(int64_t kc, const void *va, int64_t a_rs, in
             DM_R5(9, a9[0]) DM_R5(10, a9[a_rs]) DM_R5(11, a9[2 * a_rs])                     \
         }
         if (nr > 16) {
-#define WIDE 1
+#define DM_WIDE5 1
             DM_LOOP5
-#undef WIDE
+#undef DM_WIDE5
         } else {  /* a narrow last panel (n = 33, 40, ...): the left half only */
-#define WIDE 0
+#define DM_WIDE5 0
             DM_LOOP5
-#undef WIDE
+#undef DM_WIDE5
         }
 #undef DM_LOOP5
 #undef DM_R5
