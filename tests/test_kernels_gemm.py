@@ -1,4 +1,6 @@
 """GEMM kernels (src/_kernels/dm_gemm.c, gemm.pxi) against NumPy, and the dense op's gradients."""
+import os
+
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -13,7 +15,7 @@ K = pytest.importorskip("deepmath._kernels")
 
 ACTS = [None, "relu", "sigmoid", "tanh", "gelu", "gelu_tanh"]
 DTYPES = [np.float32, np.float64]
-# odd sizes around the tile (6x16, 6x8, portable 4x8) and block (KC=256, MC=144/72) sizes
+# odd sizes around the tile (12x32, 6x16, 6x8, portable 4x8) and block (KC=256, MC=144/72) sizes
 SHAPES = [(1, 1, 1), (1, 7, 3), (5, 1, 9), (6, 16, 1), (7, 17, 5), (13, 33, 257), (37, 5, 300),
           (64, 64, 64), (97, 130, 64), (145, 40, 513), (150, 300, 260), (200, 1, 700),
           (1, 300, 280)]
@@ -212,14 +214,22 @@ def test_threads_reproducible(dtype):
     assert one.tobytes() == K.matmul(x, y).tobytes()
 
 
-def test_portable_kernel_in_subprocess():
-    """The portable C micro-kernel (other CPUs) on the same checks, forced by environment."""
+def has_cpu(*features):
+    return all(K.cpu_features().get(f, False) for f in features)
+
+
+@pytest.mark.parametrize("kernel,name", [("portable", "portable"), ("avx2", "avx2+fma")])
+def test_forced_kernel_in_subprocess(kernel, name):
+    """The portable C micro-kernel (other CPUs) and the AVX2 one (CPUs without AVX-512) on the
+    same checks, forced by environment."""
     import os
     import subprocess
     import sys
+    if kernel == "avx2" and not has_cpu("avx2", "fma"):
+        pytest.skip("no AVX2+FMA on this CPU")
     code = (
         "import numpy as np; from deepmath import _kernels as K\n"
-        "assert K.gemm_kernel_name() == 'portable'\n"
+        f"assert K.gemm_kernel_name() == {name!r}, K.gemm_kernel_name()\n"
         "rng = np.random.default_rng(0)\n"
         "for m, n, k in [(1, 1, 1), (5, 9, 3), (37, 70, 300), (150, 130, 270), (32, 8, 784),\n"
         "                (784, 8, 32), (32, 784, 8), (32, 10, 300), (2, 100, 64)]:\n"
@@ -232,15 +242,80 @@ def test_portable_kernel_in_subprocess():
         "        got = K.matmul(a.T.copy(), b)\n"
         "        np.testing.assert_allclose(got, a.T.astype(np.float64) @ b, rtol=1e-4, atol=1e-4)\n"
         "print('ok')\n")
-    env = dict(os.environ, DEEPMATH_GEMM_KERNEL="portable")
+    env = dict(os.environ, DEEPMATH_GEMM_KERNEL=kernel)
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          timeout=120)
     assert out.returncode == 0, out.stderr
     assert "ok" in out.stdout
 
 
+@pytest.mark.skipif(os.environ.get("DEEPMATH_GEMM_KERNEL") is not None,
+                    reason="already under a forced kernel")
+def test_this_module_under_forced_avx2():
+    """Every check of this file again on the AVX2 kernels, where the default is AVX-512."""
+    import subprocess
+    import sys
+    if K.gemm_kernel_name() != "avx512":
+        pytest.skip("the default kernel is already AVX2 or portable")
+    env = dict(os.environ, DEEPMATH_GEMM_KERNEL="avx2")
+    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
+                          __file__], env=env, capture_output=True, text=True, timeout=600,
+                         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
+
+
+BITS_CASES = [  # (m, n, k, transa, transb): odd edges of 12x32 and 6x16 tiles, KC = 256 blocks
+    (1, 1, 1, 0, 0), (13, 33, 257, 0, 0), (13, 33, 257, 1, 1), (37, 70, 300, 1, 0),
+    (145, 40, 513, 0, 1), (150, 300, 260, 0, 0), (150, 300, 260, 1, 1), (97, 130, 64, 1, 0),
+    (11, 65, 31, 0, 0), (25, 97, 700, 0, 1), (300, 47, 129, 1, 0), (203, 157, 301, 0, 0),
+    (768, 128, 384, 0, 0), (384, 768, 128, 1, 0), (768, 384, 128, 0, 1), (600, 40, 300, 0, 0),
+    (32, 10, 3136, 0, 0), (784, 8, 32, 1, 0), (32, 784, 8, 0, 0), (3, 100, 300, 0, 0)]
+
+
+def _bits_outputs(threads):
+    """Products of BITS_CASES with alpha, beta, bias and activations, as one list."""
+    dm.set_num_threads(threads)
+    rng = np.random.default_rng(11)
+    outs = []
+    for m, n, k, ta, tb in BITS_CASES:
+        a = rand(rng, (k, m) if ta else (m, k), np.float32)
+        b = rand(rng, (n, k) if tb else (k, n), np.float32)
+        bias, c = rand(rng, (n,), np.float32), rand(rng, (m, n), np.float32)
+        outs.append(K.gemm(a, b, transa=bool(ta), transb=bool(tb)))
+        outs.append(K.gemm(a, b, transa=bool(ta), transb=bool(tb), alpha=0.7, beta=1.3,
+                           c=c.copy(), bias=bias, act="relu"))
+        outs.append(K.gemm(a, b, transa=bool(ta), transb=bool(tb), bias=bias, act="gelu"))
+    return outs
+
+
+def test_avx512_bits_like_avx2(tmp_path):
+    """Each element of C is the same FMA chain (p = 0..k-1 in KC blocks) and epilogue in the
+    12x32 AVX-512 kernel as in the 6x16 AVX2 one: identical bits, for 1, 2 and 3 threads."""
+    import subprocess
+    import sys
+    if K.gemm_kernel_name() != "avx512":
+        pytest.skip("no AVX-512 kernel on this CPU")
+    here = os.path.dirname(os.path.abspath(__file__))
+    code = (f"import sys; sys.path.insert(0, {here!r})\n"
+            "import numpy as np, test_kernels_gemm as T\n"
+            "assert T.K.gemm_kernel_name() == 'avx2+fma'\n"
+            f"np.savez({str(tmp_path / 'avx2.npz')!r}, *T._bits_outputs(1), *T._bits_outputs(2))\n")
+    env = dict(os.environ, DEEPMATH_GEMM_KERNEL="avx2")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    ref = np.load(tmp_path / "avx2.npz")
+    mine = _bits_outputs(1) + _bits_outputs(2)
+    assert len(ref.files) == len(mine)
+    for i, got in enumerate(mine):
+        want = ref[f"arr_{i}"]
+        assert got.tobytes() == want.tobytes(), (BITS_CASES[i // 3 % len(BITS_CASES)], i)
+    for i, got in enumerate(_bits_outputs(3)):  # any thread count: the 1-thread AVX2 bits
+        assert got.tobytes() == ref[f"arr_{i}"].tobytes(), (BITS_CASES[i // 3], i)
+
+
 def test_kernel_info():
-    assert K.gemm_kernel_name() in ("avx2+fma", "portable")
+    assert K.gemm_kernel_name() in ("avx512", "avx2+fma", "portable")
     assert K.fma_peak_gflops(0.01) > 0
 
 
@@ -470,7 +545,8 @@ def at_end(x):
     return y
 rng = np.random.default_rng(0)
 for m, n, k in [(32, 8, 784), (784, 8, 32), (32, 784, 8), (32, 10, 3136), (7, 3, 9), (5, 13, 7),
-                (3, 5, 17), (1, 1, 1), (2, 70, 300), (9, 17, 5), (64, 1, 100), (13, 12, 16)]:
+                (3, 5, 17), (1, 1, 1), (2, 70, 300), (9, 17, 5), (64, 1, 100), (13, 12, 16),
+                (13, 33, 40), (25, 47, 70), (12, 65, 300), (30, 97, 260)]:
     for ta in (0, 1):
         for tb in (0, 1):
             a = rng.standard_normal((k, m) if ta else (m, k)).astype(np.float32)

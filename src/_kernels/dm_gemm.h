@@ -11,8 +11,9 @@
  * called from inside a parallel region, where they run on the calling thread. Each element of
  * C is summed in an order that does not depend on the thread count: results are bitwise
  * reproducible for any number of threads. No BLAS is called (no second thread pool).
- * The micro-kernel (AVX2+FMA or portable C) is chosen once per process from the CPU;
- * DEEPMATH_GEMM_KERNEL=portable forces the portable one (tests).
+ * The micro-kernel (AVX-512F for float32, AVX2+FMA, or portable C) is chosen once per process
+ * from the CPU; DEEPMATH_GEMM_KERNEL=avx2 forces the AVX2 one, =portable the portable one
+ * (tests). All of them give the same bits except the portable one.
  */
 #ifndef DM_GEMM_H
 #define DM_GEMM_H
@@ -46,7 +47,7 @@ void dm_dgemm_batched(int transa, int transb, int nbd, const int64_t *batch_shap
                       int64_t ldb, double beta, double *C, int64_t ldc, int64_t c_stride,
                       const double *bias, int act);
 
-/* "avx2+fma" or "portable": the micro-kernel chosen for this CPU. */
+/* "avx512", "avx2+fma" or "portable": the float32 micro-kernel chosen for this CPU. */
 const char *dm_gemm_kernel_name(void);
 
 /* Measured GFLOP/s of independent FMA chains (AVX2 when available) on dm_get_num_threads()

@@ -33,7 +33,7 @@ DEF _MAX_DIMS = 64
 
 
 def gemm_kernel_name():
-    """The GEMM micro-kernel chosen for this CPU: 'avx2+fma' or 'portable'."""
+    """The float32 GEMM micro-kernel chosen for this CPU: 'avx512', 'avx2+fma' or 'portable'."""
     return dm_gemm_kernel_name().decode()
 
 
