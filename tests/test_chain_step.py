@@ -118,3 +118,52 @@ def test_fit_uses_the_chain_and_bad_input_is_still_reported(monkeypatch):
     assert len(calls) == 3
     with pytest.raises(ValueError, match="incompatible"):
         model.train_on_batch(x[:, :3], onehot)
+
+
+def test_native_chain_step_is_used_and_equals_the_python_chain(monkeypatch):
+    """float32, fused loss: the one-call C step runs, with the Python chain's bits."""
+    from deepmath.backend._native_import import kernels
+    if kernels is None:
+        pytest.skip("deepmath._kernels not built")
+    x, labels, onehot = data()
+    calls = []
+    real = kernels.dense_chain_step
+    monkeypatch.setattr(kernels, "dense_chain_step", lambda *a: calls.append(1) or real(*a))
+    for build in (mlp(), mlp(hidden="sigmoid", use_bias=False), mlp(hidden=None)):
+        fast = train(build, "categorical_crossentropy", onehot, monkeypatch, False, x)
+        assert calls
+        calls.clear()
+        with monkeypatch.context() as m:
+            m.setattr(DenseChain, "_native_step", lambda *a: None)
+            python = train(build, "categorical_crossentropy", onehot, monkeypatch, False, x)
+        assert not calls
+        for a, b in zip(fast[0], python[0]):
+            np.testing.assert_array_equal(a, b)
+        assert fast[1] == python[1]
+
+
+def test_native_chain_step_rejects_bad_input():
+    from deepmath.backend._native_import import kernels
+    if kernels is None:
+        pytest.skip("deepmath._kernels not built")
+    x = np.ones((4, 3), np.float32)
+    w1, w2 = np.ones((3, 5), np.float32), np.ones((5, 2), np.float32)
+    y = np.eye(2, dtype=np.float32)[[0, 1, 0, 1]]
+    loss, logits, grads = kernels.dense_chain_step(x, [w1, w2], [None, np.zeros(2, np.float32)],
+                                                   [1, 0], y)
+    assert loss.shape == (4,) and logits.shape == (4, 2)
+    assert [g.shape for g in grads] == [(3, 5), (5, 2), (2,)]
+    with pytest.raises(ValueError, match=r"weights\[1\] has shape \(4, 2\)"):
+        kernels.dense_chain_step(x, [w1, np.ones((4, 2), np.float32)], [None, None], [1, 0], y)
+    with pytest.raises(ValueError, match="the last one 0"):
+        kernels.dense_chain_step(x, [w1, w2], [None, None], [1, 2], y)
+    with pytest.raises(ValueError, match="y has shape"):
+        kernels.dense_chain_step(x, [w1, w2], [None, None], [1, 0], y[:, :1])
+    with pytest.raises(ValueError, match="biases"):
+        kernels.dense_chain_step(x, [w1, w2], [np.zeros(4, np.float32), None], [1, 0], y)
+    with pytest.raises(ValueError, match="activation code 7"):
+        kernels.dense_chain_step(x, [w1, w2], [None, None], [7, 0], y)
+    with pytest.raises(TypeError, match="float32"):
+        kernels.dense_chain_step(x.astype(np.float64), [w1, w2], [None, None], [1, 0], y)
+    with pytest.raises(ValueError, match="empty"):
+        kernels.dense_chain_step(x[:0], [w1, w2], [None, None], [1, 0], y[:0])

@@ -12,6 +12,7 @@ dL/d(output), which the chain then carries back layer by layer (chapter "Rétrop
 import numpy as np
 
 from ..backend import get_backend
+from ..backend._native_import import kernels
 from ..backend.gemm import SAVES_PREACT
 from ..layers.core import Dense
 from ..layers.reshaping import Flatten
@@ -87,6 +88,9 @@ class DenseChain:
     def train_step(self, model, x, y, sample_weight):
         """(loss value, output tensor, weight gradients) of one batch."""
         model._check_inputs(x)
+        native = self._native_step(model, x, y, sample_weight)
+        if native is not None:
+            return native
         out, saved = self.forward(x)
         fused = sample_weight is None and _softmax_xent(model._fused_loss, y, out)
         if fused:
@@ -102,13 +106,42 @@ class DenseChain:
         return float(value), Tensor(out), self.backward(grad, saved)
 
 
+    def _native_step(self, model, x, y, sample_weight):
+        """The same step as one C call (kernels.dense_chain_step) where it applies: float32,
+        activations the GEMM's epilogue applies, Keras' default categorical cross-entropy on
+        logits against one-hot targets, no sample weights. None elsewhere."""
+        dense = [layer for layer in self.layers if type(layer) is Dense]
+        if kernels is None or type(get_backend()).__name__ != "NativeBackend" or \
+                sample_weight is not None or not _fused_xent(model._fused_loss) or \
+                type(y) is not np.ndarray or y.dtype != np.float32 or \
+                dense[0].kernel.dtype != np.float32 or not len(y) or \
+                y.shape != (len(x), dense[-1].kernel.shape[1]):
+            return None
+        acts = [_ACT_CODES.get(self._activation(layer), -1) for layer in dense]
+        if min(acts) < 0:
+            return None
+        x = np.ascontiguousarray(x, dtype=np.float32).reshape(len(x), -1)
+        per_sample, logits, grads = kernels.dense_chain_step(
+            x, [layer.kernel.data for layer in dense],
+            [None if layer.bias is None else layer.bias.data for layer in dense], acts, y)
+        return float(per_sample.mean()), Tensor(logits), grads
+
+
+_ACT_CODES = {None: 0, "linear": 0, "relu": 1, "sigmoid": 2, "tanh": 3}
+
+
+def _fused_xent(loss_fn):
+    """Keras' default categorical cross-entropy (the model's loss on logits)."""
+    return type(loss_fn) is CategoricalCrossentropy and \
+        loss_fn.reduction == "sum_over_batch_size" and not loss_fn._fn_kwargs["label_smoothing"]
+
+
 def _softmax_xent(loss_fn, y, z):
     """(mean loss, dL/dz) of Keras' default categorical cross-entropy from logits z, one-hot y
     of z's dtype and shape: the kernels and arithmetic of the graph's node
     (ops.losses._categorical_from_logits, 'mean' reduction), without building it. None for any
     other loss or target (the graph computes those)."""
-    if type(loss_fn) is not CategoricalCrossentropy or loss_fn.reduction != "sum_over_batch_size" \
-            or loss_fn._fn_kwargs["label_smoothing"] or type(y) is not np.ndarray \
+    if not _fused_xent(loss_fn) or type(y) is not np.ndarray \
             or y.dtype != z.dtype or y.shape != z.shape or z.ndim != 2 or not len(z):
         return None
     bk = get_backend()
