@@ -10,6 +10,8 @@
  *   EXPROW      s[c] = exp(s[c] - sub) for c < n (n a multiple of 8), returns the sum
  *   ROWMAX      max of s[0..n) (n a multiple of 8, padding -inf)
  *   EXP1, LOG1  scalar exp and log
+ *   TRANSPOSE8  optional: TRANSPOSE8(src, lds, dst, ldd) writes the transpose of an 8 × 8 block
+ *               (the scalar loop otherwise)
  *
  * Why tiles of 64 × 64: a tile of scores (16 KiB in float32) plus the K and V tiles
  * (d × 64 each) stay in L2 while they are reused 64 times, and 64 is a multiple of the
@@ -45,7 +47,12 @@ TGT static void NAME(transpose_tile)(const REAL *K, int64_t d, int64_t nj, REAL 
     int64_t c0 = 0;
     for (; c0 + 8 <= nj; c0 += 8) {
         const REAL *k0 = K + c0 * d;
-        for (int64_t x = 0; x < d; x++) {
+        int64_t x = 0;
+#ifdef TRANSPOSE8
+        for (; x + 8 <= d; x += 8)
+            TRANSPOSE8(k0 + x, d, Kt + x * ldt + c0, ldt);
+#endif
+        for (; x < d; x++) {
             REAL *t = Kt + x * ldt + c0;
             for (int u = 0; u < 8; u++)
                 t[u] = k0[u * d + x];
