@@ -383,7 +383,7 @@ static inline __mmask16 mask_below(int64_t n)
 TGT static inline __attribute__((always_inline)) void
 kern512(const int MR, const int NV, int ta, int64_t r, int64_t n0, int64_t K, const float *A,
         int64_t lda, const float *B, int64_t ldb, float *C, int64_t ldc, int acc, __mmask16 m0,
-        __mmask16 m1)
+        __mmask16 m1, int scaled, __m512 alpha)
 {
     __m512 c0[DM_ATT512_MR], c1[DM_ATT512_MR];
     float *Cr = C + r * ldc + n0;
@@ -418,6 +418,12 @@ kern512(const int MR, const int NV, int ta, int64_t r, int64_t n0, int64_t K, co
             }
         }
     }
+    if (scaled)
+        for (int i = 0; i < MR; i++) {
+            c0[i] = _mm512_mul_ps(c0[i], alpha);
+            if (NV > 1)
+                c1[i] = _mm512_mul_ps(c1[i], alpha);
+        }
     for (int i = 0; i < MR; i++) {
         _mm512_mask_storeu_ps(Cr + i * ldc, m0, c0[i]);
         if (NV > 1)
@@ -427,30 +433,48 @@ kern512(const int MR, const int NV, int ta, int64_t r, int64_t n0, int64_t K, co
 
 /* Columns in blocks of 32 (a last block of <= 16 uses one zmm per row), rows in blocks of MR,
  * then 4, then 1. Every C element sums its K products in ascending k, one FMA each: the same
- * bits as the AVX2 kernel. */
+ * bits as the AVX2 kernel. scaled: C = alpha·(the sum), acc must be 0. */
+TGT static inline __attribute__((always_inline)) void
+gemm512(int ta, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
+                        const float *B, int64_t ldb, float *C, int64_t ldc, int acc, int scaled,
+                        float alpha)
+{
+    const __m512 va = _mm512_set1_ps(alpha);
+    for (int64_t n0 = 0; n0 < N; n0 += 32) {
+        const __mmask16 m0 = mask_below(N - n0), m1 = mask_below(N - n0 - 16);
+        int64_t r = 0;
+#define K512(MR, NV) kern512(MR, NV, ta, r, n0, K, A, lda, B, ldb, C, ldc, acc, m0, m1, scaled, va)
+        if (N - n0 > 16) {
+            for (; r + DM_ATT512_MR <= M; r += DM_ATT512_MR)
+                K512(DM_ATT512_MR, 2);
+            for (; r + 4 <= M; r += 4)
+                K512(4, 2);
+            for (; r < M; r++)
+                K512(1, 2);
+        } else {
+            for (; r + DM_ATT512_MR <= M; r += DM_ATT512_MR)
+                K512(DM_ATT512_MR, 1);
+            for (; r + 4 <= M; r += 4)
+                K512(4, 1);
+            for (; r < M; r++)
+                K512(1, 1);
+        }
+#undef K512
+    }
+}
+
 TGT static void gemm_f32_avx512(int ta, int64_t M, int64_t N, int64_t K, const float *A,
                                 int64_t lda, const float *B, int64_t ldb, float *C, int64_t ldc,
                                 int acc)
 {
-    for (int64_t n0 = 0; n0 < N; n0 += 32) {
-        const __mmask16 m0 = mask_below(N - n0), m1 = mask_below(N - n0 - 16);
-        int64_t r = 0;
-        if (N - n0 > 16) {
-            for (; r + DM_ATT512_MR <= M; r += DM_ATT512_MR)
-                kern512(DM_ATT512_MR, 2, ta, r, n0, K, A, lda, B, ldb, C, ldc, acc, m0, m1);
-            for (; r + 4 <= M; r += 4)
-                kern512(4, 2, ta, r, n0, K, A, lda, B, ldb, C, ldc, acc, m0, m1);
-            for (; r < M; r++)
-                kern512(1, 2, ta, r, n0, K, A, lda, B, ldb, C, ldc, acc, m0, m1);
-        } else {
-            for (; r + DM_ATT512_MR <= M; r += DM_ATT512_MR)
-                kern512(DM_ATT512_MR, 1, ta, r, n0, K, A, lda, B, ldb, C, ldc, acc, m0, m1);
-            for (; r + 4 <= M; r += 4)
-                kern512(4, 1, ta, r, n0, K, A, lda, B, ldb, C, ldc, acc, m0, m1);
-            for (; r < M; r++)
-                kern512(1, 1, ta, r, n0, K, A, lda, B, ldb, C, ldc, acc, m0, m1);
-        }
-    }
+    gemm512(ta, M, N, K, A, lda, B, ldb, C, ldc, acc, 0, 1.0f);
+}
+
+TGT static void gemm_scaled_f32_avx512(int64_t M, int64_t N, int64_t K, const float *A,
+                                       int64_t lda, const float *B, int64_t ldb, float *C,
+                                       int64_t ldc, float alpha)
+{
+    gemm512(0, M, N, K, A, lda, B, ldb, C, ldc, 0, 1, alpha);
 }
 
 /* exp(x) for 16 floats: exp8's algorithm and constants, so the same value per lane. */
@@ -523,6 +547,7 @@ TGT static float expf_avx512(float x)
 #define REAL float
 #define NAME(x) x##_f32_avx512
 #define GEMM gemm_f32_avx512
+#define GEMM_SCALED gemm_scaled_f32_avx512
 #define EXPROW exprow_f32_avx512
 #define ROWMAX rowmax_f32_avx512
 #define EXP1 expf_avx512
@@ -537,6 +562,7 @@ TGT static float expf_avx512(float x)
 #undef EXP1
 #undef LOG1
 #undef TRANSPOSE8
+#undef GEMM_SCALED
 #undef TGT
 #endif /* DM_ATT_X86 */
 

@@ -7,6 +7,9 @@
  *   NAME(x)     x with the instantiation's suffix appended (x##_f32_avx2 ...)
  *   TGT         __attribute__((target("avx2,fma"))) or nothing
  *   GEMM        C[M,N] (+)= op(A)[M,K]·B[K,N], row-major, k summed in ascending order
+ *   GEMM_SCALED optional: GEMM_SCALED(M, N, K, A, lda, B, ldb, C, ldc, alpha) sets
+ *               C = alpha·(A·B), each product sum rounded then multiplied (the same bits as
+ *               GEMM then a multiply pass: the scores' scale without a pass over S)
  *   EXPROW      s[c] = exp(s[c] - sub) for c < n (n a multiple of 8), returns the sum
  *   ROWMAX      max of s[0..n) (n a multiple of 8, padding -inf)
  *   EXP1, LOG1  scalar exp and log
@@ -70,7 +73,13 @@ TGT static void NAME(scores)(const NAME(ctx) *c, int64_t bh, int64_t i0, int ni,
                              int nj, const REAL *Kt, int64_t ldt, REAL *S)
 {
     const int64_t d = c->d;
+#ifdef GEMM_SCALED
+    GEMM_SCALED(ni, nj, d, c->q + (bh * c->Tq + i0) * d, d, Kt, ldt, S, BC, c->scale);
+#define SC(x) (x)
+#else
     GEMM(0, ni, nj, d, c->q + (bh * c->Tq + i0) * d, d, Kt, ldt, S, BC, 0);
+#define SC(x) ((x) * scale)
+#endif
     const int np = (nj + 7) & ~7;
     const REAL *mrow0 = NULL;
     if (c->mask)
@@ -78,14 +87,17 @@ TGT static void NAME(scores)(const NAME(ctx) *c, int64_t bh, int64_t i0, int ni,
     for (int r = 0; r < ni; r++) {
         REAL *s = S + (int64_t)r * BC;
         const REAL scale = c->scale;
+        (void)scale;
         if (mrow0) {
             const REAL *m = mrow0 + (i0 + r) * c->ms[2];
             const int64_t s3 = c->ms[3];
             for (int j = 0; j < nj; j++)
-                s[j] = s[j] * scale + m[j * s3];
+                s[j] = SC(s[j]) + m[j * s3];
         } else {
+#ifndef GEMM_SCALED
             for (int j = 0; j < nj; j++)
                 s[j] = s[j] * scale;
+#endif
         }
         int lim = nj;
         if (c->causal) {  /* keys j0 + j > i0 + r are masked */
@@ -96,6 +108,7 @@ TGT static void NAME(scores)(const NAME(ctx) *c, int64_t bh, int64_t i0, int ni,
         for (int j = lim; j < np; j++)
             s[j] = -INFINITY;
     }
+#undef SC
 }
 
 /* Forward of one (head, query tile): online softmax over the key tiles. */
