@@ -503,14 +503,22 @@ TGT static inline __m512 exp16(__m512 x)
     return _mm512_maskz_mov_ps((__mmask16)~tiny, y);
 }
 
-/* n a multiple of 8: 16 lanes at a time, a last half vector masked. Lane sums then a fixed tree. */
+/* n a multiple of 8: 16 lanes at a time, a last half vector masked. Lane sums then a fixed tree.
+ * A block of 16 scores that are all -inf (causally masked keys: half of a diagonal tile) is
+ * stored as zeros without computing exp(-inf - sub) = 0: the same bits, when sub is finite. */
 TGT static float exprow_f32_avx512(float *s, int n, float sub)
 {
-    const __m512 vs = _mm512_set1_ps(sub);
+    const __m512 vs = _mm512_set1_ps(sub), ninf = _mm512_set1_ps(-INFINITY);
+    const int finite = sub - sub == 0;  /* false for ±inf and NaN */
     __m512 acc = _mm512_setzero_ps();
     for (int j = 0; j < n; j += 16) {
         const __mmask16 m = mask_below(n - j);
-        const __m512 p = _mm512_maskz_mov_ps(m, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, s + j), vs)));
+        const __m512 x = _mm512_maskz_loadu_ps(m, s + j);
+        if (finite && _mm512_mask_cmp_ps_mask(m, x, ninf, _CMP_EQ_OQ) == m) {
+            _mm512_mask_storeu_ps(s + j, m, _mm512_setzero_ps());
+            continue;
+        }
+        const __m512 p = _mm512_maskz_mov_ps(m, exp16(_mm512_sub_ps(x, vs)));
         _mm512_mask_storeu_ps(s + j, m, p);
         acc = _mm512_add_ps(acc, p);
     }
