@@ -18,7 +18,7 @@
  *
  * Why tiles of 64 × 64: a tile of scores (16 KiB in float32) plus the K and V tiles
  * (d × 64 each) stay in L2 while they are reused 64 times, and 64 is a multiple of the
- * micro-kernel's 4 rows and 16 columns. Measured (thread CPU time, causal, d = 64): 64 × 64
+ * micro-kernels' rows (4 for AVX2, 8 for AVX-512) and columns (16, 32). Measured (thread CPU time, causal, d = 64): 64 × 64
  * was as fast as or faster than 128 × 64, 96 × 64, 64 × 128 and 32 × 64 (queries × keys). The per-thread buffers are:
  *   Kt, Vt  (d × 64)  the key / value tile transposed, so that S = Q·Kᵀ is a plain GEMM
  *   S       (64 × 64) scores, then probabilities P
