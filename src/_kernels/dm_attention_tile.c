@@ -18,8 +18,12 @@
  *
  * Why tiles of 64 × 64: a tile of scores (16 KiB in float32) plus the K and V tiles
  * (d × 64 each) stay in L2 while they are reused 64 times, and 64 is a multiple of the
- * micro-kernels' rows (4 for AVX2, 8 for AVX-512) and columns (16, 32). Measured (thread CPU time, causal, d = 64): 64 × 64
- * was as fast as or faster than 128 × 64, 96 × 64, 64 × 128 and 32 × 64 (queries × keys). The per-thread buffers are:
+ * micro-kernels' rows (4 for AVX2, 8 for AVX-512) and columns (16, 32). Measured (thread CPU
+ * time, causal, d = 64, AVX2 path): 64 × 64 was as fast as or faster than 128 × 64,
+ * 96 × 64, 64 × 128 and 32 × 64 (queries × keys). AVX-512 path on the Intel Xeon (AVX-512,
+ * 2 cores), causal fwd + bwd, one thread: 32 × 64 as fast as 64 × 64 (within the ±3% noise);
+ * 128 × 64, 64 × 128 and 128 × 128 2-15% slower at T = 256 and 1024.
+ * The per-thread buffers are:
  *   Kt, Vt  (d × 64)  the key / value tile transposed, so that S = Q·Kᵀ is a plain GEMM
  *   S       (64 × 64) scores, then probabilities P
  *   dS      (64 × 64) dP = dO·Vᵀ, then dS = P ∘ (dP − D) · scale
