@@ -1,6 +1,9 @@
 """Scaled dot-product attention: native kernels against the NumPy reference and the textbook
 formula, gradients by finite differences through the op, masks, stability, errors,
 reproducibility and memory."""
+import os
+import subprocess
+import sys
 import tracemalloc
 
 import numpy as np
@@ -359,3 +362,33 @@ def test_nan_propagates(dtype):
     np.testing.assert_array_equal(np.isnan(out), np.isnan(ro))
     grads = K.attention_backward(q, k, v, out, lse, np.ones_like(out))
     assert np.all(np.isnan(grads[0][0, 0, 3]))
+
+
+# ---- inner-loop paths -----------------------------------------------------------------------
+
+FORCED = os.environ.get("DEEPMATH_ATTENTION_KERNEL")
+
+
+@native
+def test_path_is_the_fastest_the_cpu_runs():
+    f = K.cpu_features()
+    best = ("avx512" if f["avx512f"] else "avx2") if f["avx2"] and f["fma"] else "portable"
+    if best == "avx512" and FORCED in ("avx2", "portable"):
+        best = FORCED
+    elif best == "avx2" and FORCED == "portable":
+        best = FORCED
+    assert K.attention_path() == best
+
+
+@native
+@pytest.mark.skipif(FORCED is not None, reason="already in a forced-path run")
+@pytest.mark.parametrize("path", ["avx2", "portable"])
+def test_forced_path_passes_this_file(path):
+    """DEEPMATH_ATTENTION_KERNEL=avx2|portable in a fresh interpreter: every test of this file
+    (accuracy, masks, stability, reproducibility, memory) on the slower float32 paths too."""
+    env = dict(os.environ, DEEPMATH_ATTENTION_KERNEL=path)
+    here = os.path.dirname(os.path.abspath(__file__))
+    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
+                          os.path.abspath(__file__)], cwd=here, env=env, capture_output=True,
+                         text=True, timeout=600)
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]

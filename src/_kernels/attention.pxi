@@ -23,7 +23,8 @@ cdef extern from "dm_attention.h" nogil:
 
 
 def attention_path():
-    """Inner-loop path of the float32 attention kernels on this CPU: 'avx2' or 'portable'."""
+    """Inner-loop path of the float32 attention kernels on this CPU: 'avx512', 'avx2' or
+    'portable' (DEEPMATH_ATTENTION_KERNEL=avx2|portable forces a slower one)."""
     return dm_attention_path().decode()
 
 

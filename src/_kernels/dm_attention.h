@@ -54,7 +54,8 @@ int dm_attention_backward_f64(int64_t B, int64_t H, int64_t Tq, int64_t Tk, int6
                               double scale, const double *out, const double *lse,
                               const double *grad, double *dq, double *dk, double *dv);
 
-/* Which inner-loop path the float32 kernels use on this CPU: "avx2" or "portable". */
+/* Which inner-loop path the float32 kernels use on this CPU: "avx512", "avx2" or "portable"
+ * (DEEPMATH_ATTENTION_KERNEL=avx2|portable forces a slower one). */
 const char *dm_attention_path(void);
 
 #endif /* DM_ATTENTION_H */

@@ -7,14 +7,23 @@
  *   NAME(x)     x with the instantiation's suffix appended (x##_f32_avx2 ...)
  *   TGT         __attribute__((target("avx2,fma"))) or nothing
  *   GEMM        C[M,N] (+)= op(A)[M,K]·B[K,N], row-major, k summed in ascending order
+ *   GEMM_SCALED optional: GEMM_SCALED(M, N, K, A, lda, B, ldb, C, ldc, alpha) sets
+ *               C = alpha·(A·B), each product sum rounded then multiplied (the same bits as
+ *               GEMM then a multiply pass: the scores' scale without a pass over S)
  *   EXPROW      s[c] = exp(s[c] - sub) for c < n (n a multiple of 8), returns the sum
  *   ROWMAX      max of s[0..n) (n a multiple of 8, padding -inf)
  *   EXP1, LOG1  scalar exp and log
+ *   TRANSPOSE8  optional: TRANSPOSE8(src, lds, dst, ldd) writes the transpose of an 8 × 8 block
+ *               (the scalar loop otherwise)
  *
  * Why tiles of 64 × 64: a tile of scores (16 KiB in float32) plus the K and V tiles
  * (d × 64 each) stay in L2 while they are reused 64 times, and 64 is a multiple of the
- * micro-kernel's 4 rows and 16 columns. Measured (thread CPU time, causal, d = 64): 64 × 64
- * was as fast as or faster than 128 × 64, 96 × 64, 64 × 128 and 32 × 64 (queries × keys). The per-thread buffers are:
+ * micro-kernels' rows (4 for AVX2, 8 for AVX-512) and columns (16, 32). Measured (thread CPU
+ * time, causal, d = 64, AVX2 path): 64 × 64 was as fast as or faster than 128 × 64,
+ * 96 × 64, 64 × 128 and 32 × 64 (queries × keys). AVX-512 path on the Intel Xeon (AVX-512,
+ * 2 cores), causal fwd + bwd, one thread: 32 × 64 as fast as 64 × 64 (within the ±3% noise);
+ * 128 × 64, 64 × 128 and 128 × 128 2-15% slower at T = 256 and 1024.
+ * The per-thread buffers are:
  *   Kt, Vt  (d × 64)  the key / value tile transposed, so that S = Q·Kᵀ is a plain GEMM
  *   S       (64 × 64) scores, then probabilities P
  *   dS      (64 × 64) dP = dO·Vᵀ, then dS = P ∘ (dP − D) · scale
@@ -45,7 +54,12 @@ TGT static void NAME(transpose_tile)(const REAL *K, int64_t d, int64_t nj, REAL 
     int64_t c0 = 0;
     for (; c0 + 8 <= nj; c0 += 8) {
         const REAL *k0 = K + c0 * d;
-        for (int64_t x = 0; x < d; x++) {
+        int64_t x = 0;
+#ifdef TRANSPOSE8
+        for (; x + 8 <= d; x += 8)
+            TRANSPOSE8(k0 + x, d, Kt + x * ldt + c0, ldt);
+#endif
+        for (; x < d; x++) {
             REAL *t = Kt + x * ldt + c0;
             for (int u = 0; u < 8; u++)
                 t[u] = k0[u * d + x];
@@ -63,7 +77,13 @@ TGT static void NAME(scores)(const NAME(ctx) *c, int64_t bh, int64_t i0, int ni,
                              int nj, const REAL *Kt, int64_t ldt, REAL *S)
 {
     const int64_t d = c->d;
+#ifdef GEMM_SCALED
+    GEMM_SCALED(ni, nj, d, c->q + (bh * c->Tq + i0) * d, d, Kt, ldt, S, BC, c->scale);
+#define SC(x) (x)
+#else
     GEMM(0, ni, nj, d, c->q + (bh * c->Tq + i0) * d, d, Kt, ldt, S, BC, 0);
+#define SC(x) ((x) * scale)
+#endif
     const int np = (nj + 7) & ~7;
     const REAL *mrow0 = NULL;
     if (c->mask)
@@ -71,14 +91,17 @@ TGT static void NAME(scores)(const NAME(ctx) *c, int64_t bh, int64_t i0, int ni,
     for (int r = 0; r < ni; r++) {
         REAL *s = S + (int64_t)r * BC;
         const REAL scale = c->scale;
+        (void)scale;
         if (mrow0) {
             const REAL *m = mrow0 + (i0 + r) * c->ms[2];
             const int64_t s3 = c->ms[3];
             for (int j = 0; j < nj; j++)
-                s[j] = s[j] * scale + m[j * s3];
+                s[j] = SC(s[j]) + m[j * s3];
         } else {
+#ifndef GEMM_SCALED
             for (int j = 0; j < nj; j++)
                 s[j] = s[j] * scale;
+#endif
         }
         int lim = nj;
         if (c->causal) {  /* keys j0 + j > i0 + r are masked */
@@ -89,6 +112,7 @@ TGT static void NAME(scores)(const NAME(ctx) *c, int64_t bh, int64_t i0, int ni,
         for (int j = lim; j < np; j++)
             s[j] = -INFINITY;
     }
+#undef SC
 }
 
 /* Forward of one (head, query tile): online softmax over the key tiles. */
