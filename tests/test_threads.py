@@ -17,7 +17,8 @@ import deepmath as dm
 
 native = pytest.mark.skipif(not dm.config.native_available(), reason="extension not built")
 WAIT_VARIABLES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME", "DEEPMATH_OMP_WAIT",
-                  "OMP_DISPLAY_ENV", "OMP_DISPLAY_AFFINITY", "DEEPMATH_NUM_THREADS")
+                  "OMP_DISPLAY_ENV", "OMP_DISPLAY_AFFINITY", "DEEPMATH_NUM_THREADS",
+                  "DEEPMATH_MALLOC") + dm.config._MALLOC_VARIABLES
 
 
 def run_python(code, **env_vars):
@@ -119,3 +120,33 @@ def test_set_num_threads_reaches_kernels(n):
         pytest.skip("this OpenMP runtime does not display affinity")
     assert {line.split(" of ")[1] for line in lines} == {str(n)}
     assert len(lines) == n
+
+
+MALLOC_REPORT = """
+import ctypes, deepmath as dm
+print(dm.config.malloc_policy())
+libc = ctypes.CDLL(None)
+libc.malloc.restype = ctypes.c_void_p
+small, big = libc.malloc(64), libc.malloc(1 << 20)   # 1 MiB: glibc's default mmaps it
+print(abs(big - small) < (1 << 30))                  # from the heap, beside the small block
+"""
+
+
+@native
+@pytest.mark.skipif(not sys.platform.startswith("linux") or
+                    not os.confstr("CS_GNU_LIBC_VERSION").startswith("glibc"),
+                    reason="the allocator setting is glibc's")
+def test_freed_memory_is_kept_unless_the_user_chose():
+    """deepmath raises glibc's mmap/trim thresholds at import; DEEPMATH_MALLOC=system or
+    glibc's own variables leave the default, and a bad value warns."""
+    out, _ = run_python(MALLOC_REPORT)
+    policy, near = out.split("\n")[:2]
+    assert policy.startswith("keep freed memory (glibc mmap threshold 32 MiB") and near == "True"
+    out, _ = run_python(MALLOC_REPORT, DEEPMATH_MALLOC="system")
+    assert out.split("\n")[:2] == ["system default (DEEPMATH_MALLOC=system)", "False"]
+    out, _ = run_python(MALLOC_REPORT, MALLOC_TRIM_THRESHOLD_="1000000")
+    assert out.startswith("user's MALLOC_TRIM_THRESHOLD_")
+    out, err = run_python(MALLOC_REPORT, DEEPMATH_MALLOC="sometimes")
+    assert out.startswith("keep freed memory") and "DEEPMATH_MALLOC" in err
+    out, _ = run_python("import deepmath as dm; dm.show_config()")
+    assert "memory" in out and "keep freed memory" in out

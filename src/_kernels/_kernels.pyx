@@ -27,6 +27,8 @@ cdef extern from "deepmath_kernels.h" nogil:
     void dm_set_num_threads(int n)
     int dm_get_num_threads()
 
+    int dm_malloc_keep(int mmap_threshold, int trim_threshold)
+
     unsigned dm_cpu_features()
     const char *dm_compiler_id()
     int dm_simd_paths(const char **names, int max)
@@ -62,6 +64,15 @@ _OPENMP_VERSIONS = {200203: "2.0", 200505: "2.5", 200805: "3.0", 201107: "3.1",
 def openmp_enabled():
     """True if the kernels were compiled with OpenMP (multi-threaded)."""
     return bool(dm_openmp_enabled())
+
+
+def malloc_keep(int mmap_threshold, int trim_threshold):
+    """glibc only: serve blocks below mmap_threshold bytes from the heap and keep up to
+    trim_threshold bytes of freed memory at its top (src/_kernels/dm_malloc.c). True if
+    applied (False with another C library)."""
+    if mmap_threshold < 0 or trim_threshold < 0:
+        raise ValueError("malloc_keep: thresholds must be >= 0")
+    return bool(dm_malloc_keep(mmap_threshold, trim_threshold))
 
 
 def max_threads():

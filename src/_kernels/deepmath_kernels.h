@@ -38,6 +38,12 @@ const char *dm_compiler_id(void);  /* e.g. "gcc 12.2.0", from the compiler's own
  * Writes up to `max` names into `names`, returns how many. */
 int dm_simd_paths(const char **names, int max);
 
+/* ---- memory (dm_malloc.c) ------------------------------------------------------------------ */
+
+/* glibc: serve blocks below mmap_threshold bytes from the heap and keep up to trim_threshold
+ * bytes free at its top (mallopt). Returns 1 if applied, 0 elsewhere. */
+int dm_malloc_keep(int mmap_threshold, int trim_threshold);
+
 /* ---- elementwise kernels (dm_elementwise.c) -------------------------------------------- */
 
 /* Below this many elements a loop runs on one thread: waking an OpenMP team costs a few

@@ -71,8 +71,8 @@ unsigned dm_cpu_features(void)
 /* Kernel paths, from the most portable to the fastest. A path is listed by dm_simd_paths()
  * when the CPU has every feature in `needs`: portable C (auto-vectorised for the baseline ISA,
  * SSE2 on x86-64, NEON on arm64) everywhere; AVX2+FMA functions (GEMM micro-kernels, pooling,
- * attention and fused elementwise loops) where the CPU has them, chosen at run time; an
- * AVX-512F float32 GEMM micro-kernel where the CPU and OS (zmm state) allow it. */
+ * attention and fused elementwise loops) where the CPU has them, chosen at run time; AVX-512F
+ * float32 GEMM micro-kernel and attention tiles where the CPU and OS (zmm state) allow it. */
 typedef struct {
     const char *name;
     unsigned needs;
@@ -82,7 +82,7 @@ static const dm_path dm_paths[] = {
     {"portable", 0u},
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
     {"avx2+fma", DM_CPU_AVX2 | DM_CPU_FMA},
-    {"avx512f (gemm)", DM_CPU_AVX512F | DM_CPU_AVX2 | DM_CPU_FMA},
+    {"avx512f (gemm, attention)", DM_CPU_AVX512F | DM_CPU_AVX2 | DM_CPU_FMA},
 #endif
 };
 

@@ -37,6 +37,12 @@ Threading policy
   (any of OMP_WAIT_POLICY, GOMP_SPINCOUNT, KMP_BLOCKTIME set), when DEEPMATH_OMP_WAIT=runtime
   (keep the OpenMP runtime's own default), or when the runtime was already loaded by another
   library that shares it; `wait_policy()` tells what happened and show_config() prints it.
+- Freed memory is kept for reuse (glibc only): a training step frees and allocates the same
+  arrays of 0.1-10 MiB every step, which glibc's defaults hand back to the OS and fault in
+  again, zeroed (~20 % of the GPT step, src/_kernels/dm_malloc.c). deepmath raises glibc's
+  mmap and trim thresholds once, at import (mallopt): process-wide, so DEEPMATH_MALLOC=system
+  keeps the system's default, as does any MALLOC_* / GLIBC_TUNABLES variable of the user's;
+  `malloc_policy()` and show_config() tell which is in force.
 - numpy's BLAS is left alone: deepmath does not call BLAS, so the two pools never run at the
   same time, only one after the other; the passive policy keeps deepmath's side of that
   hand-over clean. OpenBLAS's threads spin too, and deepmath cannot change that after numpy
@@ -117,6 +123,41 @@ def _import_kernels(environ=None):
 
 
 _kernels, _KERNELS_ERROR, _WAIT_POLICY = _import_kernels()
+
+# Variables through which a user already tuned glibc's allocator.
+_MALLOC_VARIABLES = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_",
+                     "MALLOC_MMAP_MAX_", "GLIBC_TUNABLES")
+_MALLOC_KEEP = (32 << 20, 256 << 20)   # mmap threshold (glibc's maximum), trim threshold
+
+
+def _keep_freed_memory(module, environ=None):
+    """Apply dm_malloc.c's allocator setting unless the user chose (DEEPMATH_MALLOC=system, or
+    glibc's own MALLOC_* variables / GLIBC_TUNABLES); returns what is in force, in words."""
+    environ = os.environ if environ is None else environ
+    choice = environ.get("DEEPMATH_MALLOC", "keep").strip().lower() or "keep"
+    user = [k for k in _MALLOC_VARIABLES if k in environ]
+    if module is None:
+        return "system default (no extension)"
+    if user:
+        return "user's " + " ".join(user)
+    if choice == "system":
+        return "system default (DEEPMATH_MALLOC=system)"
+    if choice != "keep":
+        warnings.warn(f"DEEPMATH_MALLOC={choice!r} is not 'keep' or 'system'; using 'keep'",
+                      RuntimeWarning, stacklevel=3)
+    if module.malloc_keep(*_MALLOC_KEEP):
+        return (f"keep freed memory (glibc mmap threshold {_MALLOC_KEEP[0] >> 20} MiB, trim "
+                f"threshold {_MALLOC_KEEP[1] >> 20} MiB)")
+    return "system default (not glibc)"
+
+
+_MALLOC = _keep_freed_memory(_kernels)
+
+
+def malloc_policy():
+    """How freed array memory is handled: glibc keeps it for reuse (deepmath's default, see
+    src/_kernels/dm_malloc.c), or the system's default."""
+    return _MALLOC
 
 
 def wait_policy():
@@ -214,6 +255,7 @@ def config_dict():
         "backends": ["numpy"],
         "blas": _blas_info(),
         "openmp_wait": wait_policy(),
+        "malloc": malloc_policy(),
     }
     if _kernels is not None:
         build = _kernels.build_info()
@@ -267,6 +309,7 @@ def _config_lines(info):
             ("openmp", openmp),
             ("threads", threads),
             ("openmp wait", _wait_line(info["openmp_wait"])),
+            ("memory", info["malloc"]),
             ("cpu simd", f"{' '.join(simd) or '(none)'} (detected on this CPU)"),
             ("kernel paths", ", ".join(info["kernel_paths"])),
         ]
