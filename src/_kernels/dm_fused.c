@@ -803,18 +803,15 @@ void dm_xent_backward_##S(const T *z, const T *t, const T *lse, const T *g, T *d
 void dm_adam_update_##S(T *restrict p, const T *restrict g, T *restrict m1, T *restrict v1,    \
                         int64_t n, T alpha, T one_minus_b1, T one_minus_b2, T eps, T wd, T lr)   \
 {                                                                                                \
-    int64_t i;                                                                                   \
-    int dm_par_ = n >= DM_PARALLEL_MIN;                                                          \
-    if (wd != 0) {                                                                               \
-        DM_PARFOR                                                                                \
-        for (i = 0; i < n; i++) p[i] = p[i] - p[i] * wd * lr;                                    \
-    }                                                                                            \
     (void)dm_vexp_f32_select(); /* CPU path decided before the threads start */                  \
-    {                                                                                            \
+    {   /* one parallel region: the decay of a chunk, then its step (the same per-element      \
+         * operations as two passes, each region costing a thread wake-up) */                   \
         DM_CHUNK_LOOP(n) {                                                                       \
             DM_CHUNK_RANGE(n);                                                                   \
             T *pc = p + i0, *mc = m1 + i0, *vc = v1 + i0;                                        \
             const T *gc = g + i0;                                                                \
+            if (wd != 0)                                                                         \
+                for (j = 0; j < m; j++) pc[j] = pc[j] - pc[j] * wd * lr;                         \
             for (j = dm_adam_simd_##S(pc, gc, mc, vc, m, alpha, one_minus_b1, one_minus_b2,      \
                                       eps); j < m; j++) {                                        \
                 T gi = gc[j];                                                                    \
