@@ -11,7 +11,7 @@ dL/d(output), which the chain then carries back layer by layer (chapter "Rétrop
 """
 import numpy as np
 
-from ..backend import get_backend
+from ..backend import NativeBackend, get_backend
 from ..backend._native_import import kernels
 from ..backend.gemm import SAVES_PREACT
 from ..layers.core import Dense
@@ -105,22 +105,22 @@ class DenseChain:
             value = loss.data
         return float(value), Tensor(out), self.backward(grad, saved)
 
-
     def _native_step(self, model, x, y, sample_weight):
         """The same step as one C call (kernels.dense_chain_step) where it applies: float32,
         activations the GEMM's epilogue applies, Keras' default categorical cross-entropy on
         logits against one-hot targets, no sample weights. None elsewhere."""
         dense = [layer for layer in self.layers if type(layer) is Dense]
-        if kernels is None or type(get_backend()).__name__ != "NativeBackend" or \
+        if NativeBackend is None or type(get_backend()) is not NativeBackend or \
                 sample_weight is not None or not _fused_xent(model._fused_loss) or \
-                type(y) is not np.ndarray or y.dtype != np.float32 or \
+                type(x) is not np.ndarray or type(y) is not np.ndarray or \
+                x.dtype != np.float32 or y.dtype != np.float32 or \
                 dense[0].kernel.dtype != np.float32 or not len(y) or \
                 y.shape != (len(x), dense[-1].kernel.shape[1]):
             return None
         acts = [_ACT_CODES.get(self._activation(layer), -1) for layer in dense]
         if min(acts) < 0:
             return None
-        x = np.ascontiguousarray(x, dtype=np.float32).reshape(len(x), -1)
+        x = x.reshape(len(x), -1)
         per_sample, logits, grads = kernels.dense_chain_step(
             x, [layer.kernel.data for layer in dense],
             [None if layer.bias is None else layer.bias.data for layer in dense], acts, y)

@@ -96,7 +96,7 @@ def layer_norm(x, gamma=None, beta=None, axis=-1, epsilon=1e-3):
     shift by β, whose shape is that of the normalized axes: (C,) for axis=-1."""
     x = as_tensor(x)
     axes = normalize_axis(axis, x.ndim)
-    if axes == (x.ndim - 1,) and x.dtype in (np.float32, np.float64):
+    if axes == (x.ndim - 1,) and x.shape[-1] and x.dtype in (np.float32, np.float64):
         return _layer_norm_last_axis(x, gamma, beta, epsilon)
     return _normalize("layer_norm", x, gamma, beta, axes, axes, epsilon)[0]
 
