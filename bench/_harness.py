@@ -4,7 +4,7 @@
 it starts this file as a child process:
 
     python bench/_harness.py --child MODULE CASE LIBRARY --repeats N --threads T [--quick]
-                             [--backend numpy|native] [--check FILE.npz]
+                             [--backend numpy|native|cupy] [--check FILE.npz]
 
 The child pins the library's threads, runs `MODULE.run_case(...)` and prints one JSON line on
 stdout: {"seconds": [...], "info": {...}}. A fresh process per measurement means no thread pool
@@ -42,15 +42,26 @@ def time_calls(fn, repeats, warmup=WARMUP):
     """Seconds taken by each of `repeats` calls of `fn()`, after `warmup` untimed calls.
 
     The garbage collector stays on: collecting the reference cycles a graph leaves behind is
-    part of what a user pays for."""
+    part of what a user pays for. On deepmath's GPU backend each call ends with a device
+    synchronisation, so the time is the kernels' and not their launch's."""
+    sync = _gpu_sync()
     for _ in range(warmup):
         fn()
     seconds = []
     for _ in range(repeats):
         start = time.perf_counter()
         fn()
+        sync()
         seconds.append(time.perf_counter() - start)
     return seconds
+
+
+def _gpu_sync():
+    """The device synchronisation when deepmath runs on its GPU backend, else a no-op."""
+    dm = sys.modules.get("deepmath")
+    if dm is None or dm.get_backend().name != "cupy":
+        return lambda: None
+    return dm.get_backend().xp.cuda.Device().synchronize
 
 
 # ---- libraries and threads -------------------------------------------------------------------

@@ -48,8 +48,9 @@ def parse_args(argv, names):
     parser.add_argument("--rounds", type=int, help="processes per library, alternated")
     parser.add_argument("--threads", type=int, default=_harness.default_threads(),
                         help="threads for every library (default: all usable cores)")
-    parser.add_argument("--backend", choices=["numpy", "native"],
-                        help="deepmath backend (default: deepmath's own default)")
+    parser.add_argument("--backend", choices=["numpy", "native", "cupy"],
+                        help="deepmath backend (default: deepmath's own default; cupy: the "
+                             "GPU, each timed call synchronised)")
     parser.add_argument("--libraries", nargs="+", choices=_harness.LIBRARIES,
                         default=list(_harness.LIBRARIES), help="peers to time (when installed)")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="folder for the JSON")
@@ -217,7 +218,9 @@ def main(argv=None):
     try:
         deepmath = _harness.deepmath_info(args.threads, args.backend)
     except _harness.ChildFailed as exc:
-        print(f"error: cannot run deepmath: {exc}", file=sys.stderr)
+        last = str(exc).strip().splitlines()[-1]
+        print(f"error: cannot run deepmath: {last if 'GPUUnavailableError' in last else exc}",
+              file=sys.stderr)
         return 2
     machine = _harness.machine_info()
     machine["versions"]["deepmath"] = deepmath["version"]

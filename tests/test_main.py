@@ -65,3 +65,20 @@ def test_prediction_captions_are_the_books():
     probs = np.array([[0.01, 0.97, 0.02], [0.6, 0.1, 0.3]])
     assert predictions_text([1, 2], probs) == ["Attendu 1 - Prédit 1 (97%)",
                                                 "Attendu 2 - Prédit 0 (60%)"]
+
+
+def test_gpu_without_cupy_exits_with_one_line(offline_cache, capsys, monkeypatch):
+    import sys
+    from deepmath.backend import cupy_backend
+    monkeypatch.setitem(sys.modules, "cupy", None)
+    cupy_backend.use_modules(None)
+    assert main(["--dataset", "synthetic", "--samples", "32", "--device", "gpu"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "needs CuPy" in err
+
+
+def test_gpu_run_with_numpy_standing_in_for_cupy(offline_cache, capsys, fake_gpu):
+    assert main(["--dataset", "synthetic", "--samples", "64", "--epochs", "1",
+                 "--verbose", "0", "--device", "gpu"]) == 0
+    out = capsys.readouterr().out
+    assert "(GPU)" in out and "test accuracy" in out and out.count("Attendu ") == 8

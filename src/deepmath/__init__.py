@@ -5,11 +5,15 @@
     y = dm.cos(2 * x**2)
     y.backward()
     x.grad            # -12 sin 18, the book's chapter-1 example
+
+On an NVIDIA GPU (optional, `pip install deepmath[gpu]`): `dm.set_backend('cupy')`, or
+`with dm.device('gpu'):`, or `tensor.to('gpu')` / `model.to('gpu')`.
 """
 from ._version import __version__
 # First: config imports deepmath._kernels under deepmath's OpenMP wait policy (config.py).
 from .config import get_num_threads, set_num_threads, show_config
-from .backend import available_backends, get_backend, set_backend
+from .backend import (GPUUnavailableError, available_backends, device, get_backend,
+                      set_backend)
 from .tensor import (Tensor, enable_grad, get_default_dtype, is_grad_enabled, no_grad,
                      set_default_dtype)
 from .creation import (Variable, arange, full, linspace, manual_seed, ones, ones_like, rand,

@@ -6,6 +6,7 @@ and a few predictions "Attendu 7 - Prédit 7 (97%)".
 MNIST comes from the cache (or is downloaded); when neither is possible the job says so in one
 line and trains on the book's synthetic digits instead, so it also runs on an offline machine."""
 import argparse
+import sys
 import time
 
 import numpy as np
@@ -31,6 +32,8 @@ def parse_args(argv):
     parser.add_argument("--samples", type=int, help="use only the first N training images")
     parser.add_argument("--plot", metavar="FILE", help="write training curves and predictions")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu",
+                        help="where to train (gpu: needs CuPy and an NVIDIA GPU)")
     parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
                         help="fit's progress display, as Keras (default 1: a progress bar)")
     args = parser.parse_args(argv)
@@ -104,10 +107,14 @@ def main(argv=None):
     dm.utils.set_random_seed(args.seed)
     ((x_train, y_train), (x_test, y_test)), source = load_images(args.dataset, args.seed,
                                                                  args.samples)
-    print(f"deepmath {dm.__version__} ({dm.get_backend().name} backend, "
-          f"{dm.get_num_threads()} threads): the book's CNN on {source}, "
+    try:
+        model = book_cnn().to(args.device)
+    except dm.GPUUnavailableError as err:
+        print(f"deepmath: {err}", file=sys.stderr)
+        return 2
+    where = "GPU" if args.device == "gpu" else f"{dm.get_num_threads()} threads"
+    print(f"deepmath {dm.__version__} ({where}): the book's CNN on {source}, "
           f"{len(x_train)} training and {len(x_test)} test images")
-    model = book_cnn()
     model.summary()
     timer = EpochTimer()
     history = model.fit(*prepare(x_train, y_train), batch_size=args.batch_size,

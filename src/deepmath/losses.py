@@ -9,10 +9,15 @@ Keras' do; a `Loss` object reduces them: 'sum_over_batch_size' (the default) is 
 'sum' is Σ w·l, 'mean_with_sample_weight' is Σ w·l / Σ w, 'none' keeps the per-sample losses.
 `get` turns what `model.compile(loss=...)` accepts into a Loss; `logits_loss` gives the model
 the same loss computed from the logits of its last softmax/sigmoid layer (the fused kernels).
+
+On the GPU (issue 8) a loss computes on y_pred's device: targets and sample weights given as
+NumPy arrays, lists or numbers are copied there, a Tensor (or GPU array) on the other device
+raises an error naming both devices, and no value is read back to the host.
 """
 import numpy as np
 
 from . import ops
+from .backend import array_module, device_of, is_device_array, to_device
 from .layers.base import to_snake_case
 from .ops import losses as _ops
 from .ops._base import as_tensor
@@ -23,8 +28,22 @@ _REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", 
 
 
 # ---- helpers ---------------------------------------------------------------------------------
-def _array(x):
-    return x.data if isinstance(x, Tensor) else np.asarray(x)
+def _array(x, y_pred, what="y_true"):
+    """x's array on y_pred's device: NumPy arrays, lists and numbers are copied there, a
+    Tensor or GPU array on the other device raises an error naming both devices."""
+    if isinstance(x, Tensor) or is_device_array(x):
+        array = x.data if isinstance(x, Tensor) else x
+        _same_device(array, y_pred, what)
+        return array
+    array = np.asarray(x)
+    return array if y_pred.device == "cpu" else to_device(array, y_pred.device)
+
+
+def _same_device(array, y_pred, what):
+    if device_of(array) != y_pred.device:
+        raise ValueError(f"{what} is on the {device_of(array)} but y_pred on the "
+                         f"{y_pred.device}: move them to one device with .to('cpu') or "
+                         ".to('gpu')")
 
 
 def _target(y_true, y_pred, name=None):
@@ -33,9 +52,11 @@ def _target(y_true, y_pred, name=None):
     y_true must then have y_pred's shape ((N,) targets against (N, 1) predictions are
     reshaped)."""
     if not isinstance(y_true, Tensor):
-        y_true = Tensor(np.asarray(y_true), dtype=y_pred.dtype)
-    elif y_true.dtype != y_pred.dtype:
-        y_true = ops.cast(y_true, y_pred.dtype)
+        y_true = Tensor(_array(y_true, y_pred), dtype=y_pred.dtype, device=y_pred.device)
+    else:
+        _same_device(y_true.data, y_pred, "y_true")
+        if y_true.dtype != y_pred.dtype:
+            y_true = ops.cast(y_true, y_pred.dtype)
     if y_true.ndim == y_pred.ndim + 1 and y_true.shape[-1] == 1:
         y_true = ops.reshape(y_true, y_true.shape[:-1])
     if name is None or y_true.shape == y_pred.shape:
@@ -47,7 +68,10 @@ def _target(y_true, y_pred, name=None):
 
 
 def _is_integral(a):
-    return a.dtype.kind in "biu" or (a.dtype.kind == "f" and bool(np.all(a == np.floor(a))))
+    if a.dtype.kind in "biu":
+        return True
+    xp = array_module(a)
+    return a.dtype.kind == "f" and bool(xp.all(a == xp.floor(a)))
 
 
 def _per_sample(per_entry, reduction):
@@ -85,7 +109,8 @@ def _reduce_weighted(values, sample_weight=None, reduction="sum_over_batch_size"
     """Keras' reduction of per-sample losses `values` weighted by `sample_weight`."""
     values = as_tensor(values)
     if sample_weight is not None:
-        weights = _align_weights(_array(sample_weight).astype(values.dtype), values.shape)
+        weights = _array(sample_weight, values, "sample_weight").astype(values.dtype)
+        weights = _align_weights(weights, values.shape)
         values = values * Tensor(weights)
     if reduction in ("none", None) or values.ndim == 0:
         return values
@@ -93,7 +118,13 @@ def _reduce_weighted(values, sample_weight=None, reduction="sum_over_batch_size"
     if reduction == "sum":
         return total
     if reduction == "mean_with_sample_weight" and sample_weight is not None:
-        divisor = float(np.broadcast_to(weights, values.shape).sum())
+        xp = array_module(weights)
+        divisor = xp.broadcast_to(weights, values.shape).sum()
+        if xp is not np:   # on the device: no read-back, the CPU's numbers
+            nonzero = divisor != 0
+            return total / Tensor(xp.where(nonzero, divisor, 1)) * \
+                Tensor(nonzero.astype(values.dtype))
+        divisor = float(divisor)
     else:
         divisor = float(values.size)
     return total / divisor if divisor else total * 0.0
@@ -159,7 +190,7 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
                              reduction="none"):
     """-Σ_classes y ln p with one-hot (or soft) targets; label smoothing: y(1 - s) + s/C."""
     y_pred = as_tensor(y_pred)
-    labels = _array(y_true)
+    labels = _array(y_true, y_pred)
     if labels.shape != y_pred.shape and y_pred.ndim >= 1 and y_pred.shape[-1] > 1 \
             and labels.shape in (y_pred.shape[:-1], y_pred.shape[:-1] + (1,)) \
             and _is_integral(labels):
@@ -168,7 +199,7 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
             f"y_pred of shape {y_pred.shape} has {y_pred.shape[-1]} classes; use "
             f"loss='sparse_categorical_crossentropy' for integer labels, or one-hot encode "
             f"them with to_categorical(y, {y_pred.shape[-1]})")
-    y_true = _target(y_true, y_pred)
+    y_true = _target(y_true if isinstance(y_true, Tensor) else labels, y_pred)
     if label_smoothing:
         y_true = y_true * (1.0 - label_smoothing) + label_smoothing / y_true.shape[axis]
     return _ops.categorical_crossentropy(y_true, y_pred, from_logits=from_logits, axis=axis,
@@ -179,7 +210,7 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1,
                                     reduction="none"):
     """-ln p[label] with integer labels of shape (N,) or (N, 1)."""
     y_pred = as_tensor(y_pred)
-    labels = _array(y_true)
+    labels = _array(y_true, y_pred)
     if y_pred.ndim:  # (a scalar y_pred is refused by deepmath.ops)
         axis %= y_pred.ndim
         batch_shape = y_pred.shape[:axis] + y_pred.shape[axis + 1:]

@@ -8,16 +8,40 @@ Mean metrics keep Keras' weighted running mean total / count (in float64): each 
 Σ w·v of its per-sample values v and Σ w (the number of samples when unweighted). `get`
 resolves what `model.compile(metrics=[...])` accepts, 'accuracy' included, and names each
 metric as Keras 3 names it in `history.history`.
+
+On the GPU (issue 8) a metric computes on y_pred's device (a GPU array or Tensor): y_true and
+the sample weights are copied there, and the running totals stay there as 0-d arrays, so
+`update_state` never waits for the GPU; `result()` reads them back (a Python float as on the
+CPU, the same number).
 """
 import numpy as np
 
 from . import losses
+from .backend import array_module, is_device_array, to_device, to_numpy
 from .layers.base import to_snake_case
 from .tensor import Tensor
 
 
-def _array(x):
-    return x.data if isinstance(x, Tensor) else np.asarray(x)
+def _array(x, like=None):
+    """x's array (a Tensor's data, a GPU array kept there); with `like`, on like's device."""
+    if isinstance(x, Tensor):
+        x = x.data
+    if is_device_array(x):
+        return x if like is None or is_device_array(like) else to_numpy(x)
+    x = np.asarray(x)
+    return to_device(x, "gpu") if like is not None and is_device_array(like) else x
+
+
+def _pair(y_true, y_pred):
+    """The arrays of y_true and y_pred, y_true on y_pred's device."""
+    y_pred = _array(y_pred)
+    return _array(y_true, y_pred), y_pred
+
+
+def _add(total, value):
+    """A running total plus a batch's 0-d sum: a float on the CPU, a 0-d array on the GPU
+    (no read-back per batch)."""
+    return total + value if is_device_array(value) else total + float(value)
 
 
 def _same_rank(a, b):
@@ -33,55 +57,62 @@ def _same_rank(a, b):
 # ---- per-sample metric functions (Keras' names) --------------------------------------------
 def accuracy(y_true, y_pred):
     """1.0 where y_true equals y_pred exactly."""
-    y_true, y_pred = _same_rank(_array(y_true), _array(y_pred))
+    y_true, y_pred = _same_rank(*_pair(y_true, y_pred))
     return (y_true == y_pred).astype(np.float64)
 
 
 def binary_accuracy(y_true, y_pred, threshold=0.5):
     """1.0 where (y_pred > threshold) equals the 0/1 label."""
-    y_true, y_pred = _same_rank(_array(y_true), _array(y_pred))
+    y_true, y_pred = _same_rank(*_pair(y_true, y_pred))
     return (y_true == (y_pred > threshold)).astype(np.float64)
 
 
 def categorical_accuracy(y_true, y_pred):
     """1.0 where the argmax of the one-hot y_true is the argmax of y_pred (first maximum on
     ties, as NumPy and TensorFlow)."""
-    return (np.argmax(_array(y_true), -1) == np.argmax(_array(y_pred), -1)).astype(np.float64)
+    y_true, y_pred = _pair(y_true, y_pred)
+    xp = array_module(y_pred)
+    return (xp.argmax(y_true, -1) == xp.argmax(y_pred, -1)).astype(np.float64)
 
 
 def sparse_categorical_accuracy(y_true, y_pred):
     """1.0 where the integer label is the argmax of y_pred; labels (N,) or (N, 1)."""
-    y_true, y_pred = _array(y_true), _array(y_pred)
+    y_true, y_pred = _pair(y_true, y_pred)
     if y_true.ndim == y_pred.ndim and y_true.shape[-1] == 1:
         y_true = y_true[..., 0]
-    return (y_true == np.argmax(y_pred, -1)).astype(np.float64)
+    return (y_true == array_module(y_pred).argmax(y_pred, -1)).astype(np.float64)
 
 
-def _in_top_k(labels, y_pred, k):
+def _in_top_k(labels, y_pred, k, check_range=True):
     """1.0 where fewer than k classes score strictly above the label's (ties all count as in
-    the top k, as TensorFlow's in_top_k); labels of any batch shape."""
-    labels = np.asarray(labels)
+    the top k, as TensorFlow's in_top_k); labels of any batch shape (checked to be classes
+    unless `check_range` is false: argmax labels)."""
+    xp = array_module(y_pred)
+    labels = _array(labels, y_pred)
     scores = y_pred.reshape(-1, y_pred.shape[-1])
     flat = labels.reshape(-1).astype(np.int64)
-    if flat.size and (flat.min() < 0 or flat.max() >= scores.shape[1]):
-        bad = flat.min() if flat.min() < 0 else flat.max()
+    if check_range and flat.size and bool(((flat < 0) | (flat >= scores.shape[1])).any()):
+        bad = int(flat.min()) if flat.min() < 0 else int(flat.max())
         raise ValueError(f"label {bad} is out of range for {scores.shape[1]} classes")
     if flat.size != scores.shape[0]:
         raise ValueError(f"labels of shape {labels.shape} do not match predictions of shape "
                          f"{y_pred.shape}")
-    target = scores[np.arange(flat.size), flat]
+    target = scores[xp.arange(flat.size), flat]
     above = (scores > target[:, None]).sum(axis=1)
-    return ((above < k) & np.isfinite(target)).astype(np.float64).reshape(labels.shape)
+    return ((above < k) & xp.isfinite(target)).astype(np.float64).reshape(labels.shape)
 
 
 def top_k_categorical_accuracy(y_true, y_pred, k=5):
     """1.0 where the one-hot label is among the k highest predictions."""
-    return _in_top_k(np.argmax(_array(y_true), -1), _array(y_pred), k)
+    y_true, y_pred = _pair(y_true, y_pred)
+    return _in_top_k(array_module(y_pred).argmax(y_true, -1), y_pred, k,
+                     check_range=y_true.shape[-1:] > y_pred.shape[-1:])   # else in range
 
 
 def sparse_top_k_categorical_accuracy(y_true, y_pred, k=5):
     """1.0 where the integer label is among the k highest predictions."""
-    return _in_top_k(_array(y_true), _array(y_pred), k)
+    y_true, y_pred = _pair(y_true, y_pred)
+    return _in_top_k(y_true, y_pred, k)
 
 
 # ---- metric objects ------------------------------------------------------------------------
@@ -119,16 +150,18 @@ class Metric:
 
 def _samplewise(values, sample_weight):
     """Per-sample values (mean over the non-batch axes) and weights, as Keras' Mean: values
-    are weighted before the mean, weights of rank > 1 are averaged per sample."""
-    values = np.asarray(values, dtype=np.float64)
+    are weighted before the mean, weights of rank > 1 are averaged per sample (on the device of
+    `values`)."""
+    xp = array_module(values)
+    values = xp.asarray(values, dtype=np.float64)
     weights = None
     if sample_weight is not None:
-        weights = np.asarray(_array(sample_weight), dtype=np.float64)
+        weights = xp.asarray(_array(sample_weight, values), dtype=np.float64)
         values, weights = _same_rank(values, weights)
         if values.ndim > weights.ndim:
             values = values.mean(axis=tuple(range(weights.ndim, values.ndim)))
         try:
-            values = values * np.broadcast_to(weights, values.shape)
+            values = values * xp.broadcast_to(weights, values.shape)
         except ValueError:
             raise ValueError(f"sample_weight of shape {weights.shape} does not match values "
                              f"of shape {values.shape}") from None
@@ -151,14 +184,16 @@ class Mean(Metric):
 
     def update_state(self, values, sample_weight=None):
         values, weights = _samplewise(_array(values), sample_weight)
-        self.total += float(values.sum())
+        self.total = _add(self.total, values.sum())
         if weights is not None:
-            self.count += float(np.broadcast_to(weights, values.shape).sum())
+            xp = array_module(values)
+            self.count = _add(self.count, xp.broadcast_to(weights, values.shape).sum())
         else:
             self.count += values.shape[0] if values.ndim else 1
 
     def result(self):
-        return self.total / self.count if self.count else 0.0
+        total, count = float(self.total), float(self.count)
+        return total / count if count else 0.0
 
 
 class MeanMetricWrapper(Mean):
@@ -171,7 +206,8 @@ class MeanMetricWrapper(Mean):
         self._fn, self._fn_kwargs = fn, kwargs
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        values = self._fn(_array(y_true), _array(y_pred), **self._fn_kwargs)
+        y_true, y_pred = _pair(y_true, y_pred)
+        values = self._fn(y_true, y_pred, **self._fn_kwargs)
         super().update_state(values, sample_weight)
 
     def get_config(self):
@@ -256,7 +292,7 @@ class RootMeanSquaredError(Mean):
         super().__init__(name, dtype)
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        y_true, y_pred = _same_rank(_array(y_true), _array(y_pred))
+        y_true, y_pred = _same_rank(*_pair(y_true, y_pred))
         super().update_state((y_pred - y_true) ** 2, sample_weight)
 
     def result(self):
@@ -282,33 +318,39 @@ class _ConfusionMetric(Metric):
         self.true_positives = self.false_positives = self.false_negatives = 0.0
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        y_pred, y_true = _same_rank(_array(y_pred).astype(np.float64), _array(y_true))
+        y_true, y_pred = _pair(y_true, y_pred)
+        y_pred, y_true = _same_rank(y_pred.astype(np.float64), y_true)
+        xp = array_module(y_pred)
         if y_true.shape != y_pred.shape:
             raise ValueError(f"{self.name}: y_true of shape {y_true.shape} does not match "
                              f"y_pred of shape {y_pred.shape}")
         if self.top_k is not None:
-            rank = np.argsort(-y_pred, axis=-1, kind="stable").argsort(axis=-1, kind="stable")
-            y_pred = np.where(rank < self.top_k, y_pred, -np.inf)
+            stable = {"kind": "stable"} if xp is np else {}   # CuPy's sorts are all stable
+            rank = xp.argsort(-y_pred, axis=-1, **stable).argsort(axis=-1, **stable)
+            y_pred = xp.where(rank < self.top_k, y_pred, -np.inf)
         if self.class_id is not None:
             y_true, y_pred = y_true[..., self.class_id], y_pred[..., self.class_id]
         predicted, actual = y_pred > self._threshold, y_true.astype(bool)
-        weights = self._weights(sample_weight, y_pred.shape)
-        self.true_positives += float((weights * (predicted & actual)).sum())
-        self.false_positives += float((weights * (predicted & ~actual)).sum())
-        self.false_negatives += float((weights * (~predicted & actual)).sum())
+        weights = self._weights(sample_weight, y_pred)
+        self.true_positives = _add(self.true_positives, (weights * (predicted & actual)).sum())
+        self.false_positives = _add(self.false_positives,
+                                    (weights * (predicted & ~actual)).sum())
+        self.false_negatives = _add(self.false_negatives,
+                                    (weights * (~predicted & actual)).sum())
 
-    def _weights(self, sample_weight, shape):
-        """Weights broadcast over the entries: (N,) or (N, 1) per-sample weights spread along
-        the other axes."""
+    def _weights(self, sample_weight, y_pred):
+        """Weights broadcast over the entries of y_pred (on its device): (N,) or (N, 1)
+        per-sample weights spread along the other axes."""
+        xp, shape = array_module(y_pred), y_pred.shape
         if sample_weight is None:
-            return np.ones(shape)
-        weights = np.asarray(_array(sample_weight), dtype=np.float64)
+            return xp.ones(shape)
+        weights = xp.asarray(_array(sample_weight, y_pred), dtype=np.float64)
         if weights.ndim == len(shape) + 1 and weights.shape[-1] == 1:
             weights = weights[..., 0]
         if 0 < weights.ndim < len(shape):
             weights = weights.reshape(weights.shape + (1,) * (len(shape) - weights.ndim))
         try:
-            return np.broadcast_to(weights, shape)
+            return xp.broadcast_to(weights, shape)
         except ValueError:
             raise ValueError(f"{self.name}: sample_weight of shape {weights.shape} does not "
                              f"match y_pred of shape {shape}") from None
@@ -322,16 +364,18 @@ class Precision(_ConfusionMetric):
     """tp / (tp + fp): the share of predicted positives that are positive (0 when none)."""
 
     def result(self):
-        predicted = self.true_positives + self.false_positives
-        return self.true_positives / predicted if predicted else 0.0
+        true_positives = float(self.true_positives)
+        predicted = true_positives + float(self.false_positives)
+        return true_positives / predicted if predicted else 0.0
 
 
 class Recall(_ConfusionMetric):
     """tp / (tp + fn): the share of positives predicted positive (0 when none)."""
 
     def result(self):
-        positives = self.true_positives + self.false_negatives
-        return self.true_positives / positives if positives else 0.0
+        true_positives = float(self.true_positives)
+        positives = true_positives + float(self.false_negatives)
+        return true_positives / positives if positives else 0.0
 
 
 # ---- lookup ----------------------------------------------------------------------------------

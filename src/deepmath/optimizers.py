@@ -14,8 +14,16 @@ Tensors; None: that variable is skipped). One step, as Keras 3 does it:
 3. the method's update with the learning rate lr of this step: the float, or the schedule
    (`deepmath.schedules`) at `iterations` (0 for the first step);
 4. `iterations` += 1.
-Adam/AdamW and SGD run as one fused in-place kernel per variable
-(`get_backend().adam_update`, `sgd_momentum_update`); the others are plain NumPy.
+Adam/AdamW and SGD run as one fused in-place kernel per variable (`adam_update`,
+`sgd_momentum_update` of the backend of the variable's device); the others are array code on
+that device (`xp`: NumPy, or CuPy for a GPU variable).
+
+On the GPU (issue 8) the slots live on their variable's device, the gradients must be there too
+(a gradient on another device raises an error naming both), and a step never copies data
+between the devices nor waits for the GPU: clipping by norm compares the norm on the device.
+`get_state()` returns NumPy arrays whatever the device (a checkpoint loads on a CPU-only
+machine); `set_state()` puts each slot back on its variable's device, and the slots of a
+variable moved to the other device (`model.to('gpu')`) follow it at its next step.
 
 The state of a variable (Keras' slot variables: 'momentum', 'velocity'…) is created the first
 time the optimizer sees it and kept by the variable's identity. `get_state()` /
@@ -33,7 +41,7 @@ import warnings
 import numpy as np
 
 from . import schedules
-from .backend import get_backend
+from .backend import array_module, backend_of, device_of, is_device_array, to_numpy
 from .layers.base import to_snake_case, unique_name
 from .schedules import LearningRateSchedule
 from .tensor import Tensor
@@ -57,6 +65,20 @@ def _check_learning_rate(value, owner):
         raise ValueError(f"{owner}: learning_rate must be a float, a LearningRateSchedule or "
                          f"a callable returning the rate, got {value!r}")
     return float(value)
+
+
+def _host_copy(a):
+    """A NumPy copy of a slot array (from the GPU for a device array)."""
+    return to_numpy(a) if is_device_array(a) else a.copy()
+
+
+def _slot_array(saved, param):
+    """A saved slot as a C-contiguous array of param's dtype on param's device."""
+    if is_device_array(param):
+        return array_module(param).array(saved, dtype=param.dtype, order="C")
+    if is_device_array(saved):
+        saved = to_numpy(saved)
+    return np.array(saved, dtype=param.dtype, order="C")
 
 
 def _label(variable):
@@ -154,16 +176,21 @@ class Optimizer:
             raise TypeError(f"{type(self).__name__}: variables must be float32 or float64 "
                             f"deepmath Tensors (their .data is updated in place), got "
                             f"{variable!r}")
-        if not (param.flags.c_contiguous and param.flags.writeable):
+        if not (param.flags.c_contiguous and getattr(param.flags, "writeable", True)):
             raise ValueError(f"{type(self).__name__}: the data of {_label(variable)} must be a "
                              "C-contiguous writeable array (it is updated in place)")
-        slots = tuple(np.full_like(param, self._initial(name)) for name in self._slot_names)
+        xp = array_module(param)
+        slots = tuple(xp.full_like(param, self._initial(name)) for name in self._slot_names)
         return variable, slots, self._decays(variable)
 
     def _entry(self, variable):
         entry = self._state.get(id(variable))
         if entry is None:
             entry = self._state[id(variable)] = self._new_entry(variable)
+        elif entry[1] and is_device_array(entry[1][0]) != is_device_array(variable.data):
+            # the variable was moved (`model.to(device)`): its slots follow it, once
+            slots = tuple(_slot_array(s, variable.data) for s in entry[1])
+            entry = self._state[id(variable)] = (entry[0], slots, entry[2])
         return entry
 
     def build(self, variables):
@@ -174,18 +201,20 @@ class Optimizer:
     def get_state(self, variables=None):
         """{'iterations', 'slots': [{slot name: array} per variable], 'learning_rate' (when a
         float)} with copies of the arrays, in the order of `variables` (default: the order the
-        optimizer first saw them)."""
+        optimizer first saw them). They are NumPy arrays, copied from the GPU for a variable
+        there."""
         entries = self._state.values() if variables is None else \
             [self._entry(v) for v in variables]
         state = {"iterations": self.iterations,
-                 "slots": [{n: a.copy() for n, a in zip(self._slot_names, slots)}
+                 "slots": [{n: _host_copy(a) for n, a in zip(self._slot_names, slots)}
                            for _, slots, _ in entries]}
         if isinstance(self._learning_rate, float):
             state["learning_rate"] = self._learning_rate
         return state
 
     def set_state(self, state, variables):
-        """Restore `get_state()`'s dictionary; its i-th slots belong to variables[i]."""
+        """Restore `get_state()`'s dictionary; its i-th slots belong to variables[i] and go to
+        that variable's device."""
         owner = type(self).__name__
         variables = list(variables)
         if not isinstance(state, dict) or "iterations" not in state:
@@ -201,8 +230,7 @@ class Optimizer:
             if sorted(slots) != sorted(self._slot_names):
                 raise ValueError(f"{owner}.set_state: {_label(variable)} has slots "
                                  f"{sorted(slots)}, {owner} expects {sorted(self._slot_names)}")
-            arrays = tuple(np.array(slots[n], dtype=variable.dtype, order="C")
-                           for n in self._slot_names)
+            arrays = tuple(_slot_array(slots[n], variable.data) for n in self._slot_names)
             for n, a in zip(self._slot_names, arrays):
                 if a.shape != variable.shape:
                     raise ValueError(f"{owner}.set_state: slot {n!r} of {_label(variable)} has "
@@ -253,11 +281,21 @@ class Optimizer:
         self.iterations += 1
 
     def _gradient(self, g, variable):
-        """g as a C-contiguous array of the variable's dtype, divided by loss_scale_factor."""
+        """g as a C-contiguous array of the variable's dtype, divided by loss_scale_factor.
+        An array (or a Tensor) must be on the variable's device; lists and numbers go there."""
         param = variable.data
         if isinstance(g, Tensor):
             g = g.data
-        if type(g) is not np.ndarray or g.dtype != param.dtype or not g.flags.c_contiguous:
+        on_gpu = is_device_array(param)
+        if (isinstance(g, np.ndarray) or is_device_array(g)) and is_device_array(g) != on_gpu:
+            raise ValueError(f"{type(self).__name__}: the gradient of {_label(variable)} is on "
+                             f"the {device_of(g)} but the variable on the {device_of(param)}; "
+                             f"move the gradient to the {device_of(param)} (.to("
+                             f"'{device_of(param)}')) or the variable to the {device_of(g)}")
+        if on_gpu:
+            if not is_device_array(g) or g.dtype != param.dtype or not g.flags.c_contiguous:
+                g = array_module(param).asarray(g, dtype=param.dtype, order="C")
+        elif type(g) is not np.ndarray or g.dtype != param.dtype or not g.flags.c_contiguous:
             g = np.asarray(g, dtype=param.dtype, order="C")
         if g.shape != param.shape:
             raise ValueError(f"{type(self).__name__}: the gradient of {_label(variable)} has "
@@ -267,7 +305,10 @@ class Optimizer:
     def _clip(self, grads):
         """Keras' clipping: g·c/‖g‖ when ‖g‖ > c, per gradient (clipnorm) or with the norm of
         all gradients together (global_clipnorm: a NaN or infinite norm gives NaN
-        gradients); each entry to [-c, c] (clipvalue). New arrays: grads are left as given."""
+        gradients); each entry to [-c, c] (clipvalue). New arrays: grads are left as given.
+        On the GPU the norms stay on the device (no wait for the GPU), same values."""
+        if any(is_device_array(g) for g in grads):
+            return self._clip_on_device(grads)
         if self.clipnorm and self.clipnorm > 0:
             c = self.clipnorm
             norms = [math.sqrt(np.vdot(g, g)) for g in grads]
@@ -282,6 +323,42 @@ class Optimizer:
         if self.clipvalue and self.clipvalue > 0:
             c = self.clipvalue
             return [np.clip(g, -c, c) for g in grads]
+        return grads
+
+    def _clip_on_device(self, grads):
+        """`_clip` without reading the norms back, giving the CPU's numbers: the norm in
+        float64 from each gradient's dot product in its own dtype, the scale rounded to the
+        gradient's dtype (as NumPy does with a Python float)."""
+        def squared_norm(g):
+            return array_module(g).vdot(g, g).astype(np.float64)
+
+        if self.clipnorm and self.clipnorm > 0:
+            c = self.clipnorm
+            clipped = []
+            for g in grads:
+                if not is_device_array(g):
+                    n = math.sqrt(np.vdot(g, g))
+                    clipped.append(g if n <= c else g * c / n)
+                    continue
+                n = array_module(g).sqrt(squared_norm(g))
+                clipped.append(array_module(g).where(n <= c, g, g * c / n.astype(g.dtype)))
+            return clipped
+        if self.global_clipnorm and self.global_clipnorm > 0:
+            devices = sorted({device_of(g) for g in grads})
+            if len(devices) > 1:
+                raise ValueError(f"{type(self).__name__}: global_clipnorm needs all the "
+                                 f"gradients on one device, got gradients on the "
+                                 f"{' and the '.join(devices)}")
+            c, xp = self.global_clipnorm, array_module(*grads)
+            total = 0.0
+            for g in grads:
+                total = total + squared_norm(g)
+            norm = xp.sqrt(total)
+            scale = xp.where(xp.isfinite(norm), c / norm, math.nan)
+            return [xp.where(norm <= c, g, g * scale.astype(g.dtype)) for g in grads]
+        if self.clipvalue and self.clipvalue > 0:
+            c = self.clipvalue
+            return [array_module(g).clip(g, -c, c) for g in grads]
         return grads
 
     @staticmethod
@@ -337,8 +414,8 @@ class SGD(Optimizer):
 
     def _update(self, param, grad, slots, lr, wd):
         self._decay_weights(param, lr, wd)
-        get_backend().sgd_momentum_update(param, grad, slots[0] if slots else None, lr,
-                                          self.momentum, self.nesterov)
+        backend_of(param).sgd_momentum_update(param, grad, slots[0] if slots else None, lr,
+                                              self.momentum, self.nesterov)
 
     def get_config(self):
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
@@ -365,8 +442,8 @@ class Adam(Optimizer):
 
     def _update(self, param, grad, slots, lr, wd):
         if not self.amsgrad:
-            get_backend().adam_update(param, grad, slots[0], slots[1], lr, self.beta_1,
-                                      self.beta_2, self.epsilon, self.iterations + 1, wd)
+            backend_of(param).adam_update(param, grad, slots[0], slots[1], lr, self.beta_1,
+                                          self.beta_2, self.epsilon, self.iterations + 1, wd)
             return
         m, v, v_hat = slots
         t = self.iterations + 1
@@ -374,8 +451,9 @@ class Adam(Optimizer):
         self._decay_weights(param, lr, wd)
         m += (grad - m) * (1 - self.beta_1)
         v += (grad * grad - v) * (1 - self.beta_2)
-        np.maximum(v_hat, v, out=v_hat)
-        param -= m * alpha / (np.sqrt(v_hat) + self.epsilon)
+        xp = array_module(param)
+        xp.maximum(v_hat, v, out=v_hat)
+        param -= m * alpha / (xp.sqrt(v_hat) + self.epsilon)
 
     def get_config(self):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
@@ -424,7 +502,7 @@ class RMSprop(Optimizer):
             denominator = velocity - average * average + self.epsilon
         else:
             denominator = velocity + self.epsilon
-        increment = lr * grad / np.sqrt(denominator)
+        increment = lr * grad / array_module(param).sqrt(denominator)
         if self.momentum > 0:
             momentum = slots[1]
             momentum *= self.momentum
@@ -458,7 +536,7 @@ class Adagrad(Optimizer):
         self._decay_weights(param, lr, wd)
         accumulator = slots[0]
         accumulator += grad * grad
-        param -= lr * grad / np.sqrt(accumulator + self.epsilon)
+        param -= lr * grad / array_module(param).sqrt(accumulator + self.epsilon)
 
     def get_config(self):
         return {**super().get_config(),
@@ -485,7 +563,8 @@ class Adadelta(Optimizer):
         grads2, deltas2 = slots
         grads2 *= rho
         grads2 += (1 - rho) * (grad * grad)
-        delta = -(np.sqrt(deltas2 + eps) * grad) / np.sqrt(grads2 + eps)
+        sqrt = array_module(param).sqrt
+        delta = -(sqrt(deltas2 + eps) * grad) / sqrt(grads2 + eps)
         deltas2 *= rho
         deltas2 += (1 - rho) * (delta * delta)
         param += lr * delta

@@ -12,7 +12,8 @@ import threading
 
 import numpy as np
 
-from .backend import get_backend
+from .backend import _arrays, check_device, device_of, get_backend, to_device, to_numpy
+from .backend.cupy_backend import load as load_gpu
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _default_dtype = np.dtype(np.float32)
@@ -66,14 +67,22 @@ def enable_grad():
     return _GradMode(True)
 
 
-def as_array(data, dtype=None):
+def as_array(data, dtype=None, device=None):
     """Convert `data` to an array of a supported dtype: float32/float64 arrays are kept; Python
     numbers and lists, bool, integer and float16 arrays take the default float dtype (unless
-    `dtype` says otherwise); anything else (complex, strings, long double…) is rejected."""
+    `dtype` says otherwise); anything else (complex, strings, long double…) is rejected.
+    The array lives on `device` ('cpu'/'gpu'); by default a GPU array stays on the GPU and
+    other data goes where the selected backend creates tensors."""
     if isinstance(data, Tensor):
         data = data.data
-    xp = get_backend().xp
-    from_python = not isinstance(data, (xp.ndarray, np.generic))
+    if device is not None:
+        if check_device(device) == "cpu":
+            data, xp = (to_numpy(data) if _arrays.is_device_array(data) else data), np
+        else:
+            xp = load_gpu().xp
+    else:
+        xp = _arrays.gpu.xp if _arrays.is_device_array(data) else get_backend().xp
+    from_python = not isinstance(data, (np.ndarray, xp.ndarray, np.generic))
     arr = data if type(data) is xp.ndarray else xp.asarray(data)
     kind = arr.dtype.kind
     if dtype is not None:
@@ -100,15 +109,16 @@ class Node:
 
 
 class Tensor:
-    """An array with an optional gradient: `Tensor(data, requires_grad=False, dtype=None)`.
+    """An array with an optional gradient: `Tensor(data, requires_grad=False, dtype=None,
+    device=None)` (device 'cpu' or 'gpu'; by default where the selected backend puts it).
 
     Arithmetic operators, NumPy-style methods and the functions of `deepmath.ops` build the
     graph; `backward()` fills `.grad` of the leaves that require a gradient.
     """
     __slots__ = ("data", "requires_grad", "grad", "_node", "name", "_retain", "__weakref__")
 
-    def __init__(self, data, requires_grad=False, dtype=None, name=None):
-        self.data = as_array(data, dtype)
+    def __init__(self, data, requires_grad=False, dtype=None, name=None, device=None):
+        self.data = as_array(data, dtype, device)
         if requires_grad and self.data.dtype not in _FLOAT_DTYPES:
             raise TypeError(f"only float tensors can require a gradient, not {self.data.dtype}")
         self.requires_grad = bool(requires_grad)
@@ -121,7 +131,8 @@ class Tensor:
     def _make(cls, data, op, parents, backward):
         """Output of an operation: records a Node when an operand requires a gradient."""
         t = object.__new__(cls)
-        t.data = data if type(data) is np.ndarray else get_backend().xp.asarray(data)
+        t.data = data if type(data) is np.ndarray or _arrays.is_device_array(data) \
+            else np.asarray(data)
         t.grad, t.name, t._retain = None, None, False
         t.requires_grad, t._node = False, None
         for p in parents:
@@ -139,10 +150,24 @@ class Tensor:
     is_leaf = property(lambda self: self._node is None)
     grad_fn = property(lambda self: self._node)
     T = property(lambda self: _ops.transpose(self))
+    device = property(lambda self: device_of(self.data), doc="'cpu' or 'gpu'")
+
+    def to(self, device):
+        """This tensor on `device` ('cpu', 'gpu' or 'cuda'): itself when already there, else a
+        copy whose gradient flows back to this one (PyTorch's `Tensor.to`)."""
+        device, source = check_device(device), self.device
+        if device == source:
+            return self
+        return Tensor._make(to_device(self.data, device), "to", (self,),
+                            lambda g: (to_device(g, source),))
+
+    def cpu(self):
+        return self.to("cpu")
 
     def numpy(self):
-        """The array (shared, not copied), as TensorFlow's `.numpy()`."""
-        return self.data
+        """The values as a NumPy array, as TensorFlow's `.numpy()`: the array itself (shared)
+        on the CPU, a copy from the GPU."""
+        return to_numpy(self.data)
 
     def item(self):
         if self.data.size != 1:
@@ -185,11 +210,15 @@ class Tensor:
         return op(*inputs)
 
     def __array__(self, dtype=None, copy=None):
-        return self.data if dtype is None else self.data.astype(dtype)
+        data = to_numpy(self.data)
+        return data if dtype is None else data.astype(dtype)
 
     def __repr__(self):
-        body = np.array2string(self.data, precision=4, separator=", ", prefix="tensor(")
+        body = np.array2string(to_numpy(self.data), precision=4, separator=", ",
+                               prefix="tensor(")
         extra = "" if self.dtype == _default_dtype else f", dtype={self.dtype}"
+        if self.device != "cpu":
+            extra += f", device='{self.device}'"
         if self._node is not None:
             extra += f", grad_fn={self._node.op}"
         elif self.requires_grad:
@@ -320,8 +349,8 @@ def _seed(output, grad):
         if output.data.size != 1:
             raise RuntimeError(f"backward of a non-scalar output (shape {output.shape}) needs "
                                "an explicit gradient of the same shape")
-        return get_backend().xp.ones_like(output.data)
-    g = grad.data if isinstance(grad, Tensor) else get_backend().xp.asarray(grad)
+        return _arrays.array_module(output.data).ones_like(output.data)
+    g = grad.data if isinstance(grad, Tensor) else to_device(grad, output.device)
     if g.shape != output.shape:
         raise ValueError(f"gradient shape {g.shape} does not match output shape {output.shape}")
     return g.astype(output.dtype, copy=True)
@@ -379,7 +408,7 @@ def _store_grad(t, g, stored):
     another tensor in this pass (`stored`: ids) is copied: no two tensors share a gradient."""
     if t.grad is not None:
         g = t.grad.data + g
-    elif id(g) in stored or g.base is not None or not g.flags.writeable:
+    elif id(g) in stored or g.base is not None or not getattr(g.flags, "writeable", True):
         g = g.copy()
     stored.add(id(g))
     t.grad = Tensor._make(g, "grad", (), None)

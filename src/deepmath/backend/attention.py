@@ -11,18 +11,20 @@ P = softmax(S) over the keys, out = P·v, lse = logsumexp(S) over the keys, (B, 
 A fully masked row (every score -inf) gives out = 0, lse = -inf and zero gradients — where
 PyTorch gives NaN — so that padding rows do not poison a batch.
 
-The reference below is the textbook formula in NumPy: it materialises the (Tq, Tk) scores,
-which is what the native kernels (src/_kernels/dm_attention.c) avoid — they run tile by tile
-with an online softmax and keep only lse for the backward pass.
+The reference below is the textbook formula in NumPy (or CuPy, the inputs' module): it
+materialises the (Tq, Tk) scores, which is what the native kernels (src/_kernels/dm_attention.c)
+avoid — they run tile by tile with an online softmax and keep only lse for the backward pass.
 """
 import numpy as np
 
+from ._arrays import array_module
 from ._native_import import kernels
 
 
 def _prepare(q, k, v, mask, causal, scale):
     """Arrays, the full additive mask (or None) and the scale, checked."""
-    q, k, v = (np.asarray(a) for a in (q, k, v))
+    xp = array_module(q, k, v, mask)
+    q, k, v = (xp.asarray(a) for a in (q, k, v))
     for name, a in (("q", q), ("k", k), ("v", v)):
         if a.ndim != 4:
             raise ValueError(f"attention: {name} must have 4 dimensions (B, H, T, d), got "
@@ -41,20 +43,20 @@ def _prepare(q, k, v, mask, causal, scale):
     dt = q.dtype
     add = None
     if mask is not None:
-        m = np.asarray(mask)
+        m = xp.asarray(mask)
         if m.dtype == np.bool_:
-            m = np.where(m, 0, -np.inf)
+            m = xp.where(m, 0, -np.inf)
         elif m.dtype.kind != "f":
             raise TypeError(f"attention: mask has dtype {m.dtype}; expected a float "
                             "(additive) or bool mask")
         try:
-            add = np.broadcast_to(m.astype(dt, copy=False), (B, H, Tq, Tk))
+            add = xp.broadcast_to(m.astype(dt, copy=False), (B, H, Tq, Tk))
         except ValueError:
             raise ValueError(f"attention: mask of shape {m.shape} does not broadcast to "
                              f"(B, H, Tq, Tk) = {(B, H, Tq, Tk)}") from None
     if causal:
-        keep = np.tril(np.ones((Tq, Tk), dtype=bool))
-        cm = np.where(keep, 0, -np.inf).astype(dt)
+        keep = xp.tril(xp.ones((Tq, Tk), dtype=bool))
+        cm = xp.where(keep, 0, -np.inf).astype(dt)
         add = cm if add is None else add + cm
     if scale is None:
         scale = 1.0 / np.sqrt(d) if d > 0 else 1.0
@@ -62,42 +64,45 @@ def _prepare(q, k, v, mask, causal, scale):
 
 
 def _scores(q, k, add, scale):
-    s = np.matmul(q, np.swapaxes(k, -1, -2)) * scale
+    xp = array_module(q, k, add)
+    s = xp.matmul(q, xp.swapaxes(k, -1, -2)) * scale
     return s if add is None else s + add
 
 
 def attention_forward_reference(q, k, v, mask=None, causal=False, scale=None):
-    """(out, lse): softmax(q·kᵀ·scale + mask)·v and the rows' log-sum-exp, in plain NumPy."""
+    """(out, lse): softmax(q·kᵀ·scale + mask)·v and the rows' log-sum-exp (NumPy or CuPy)."""
     q, k, v, add, scale = _prepare(q, k, v, mask, causal, scale)
+    xp = array_module(q)
     s = _scores(q, k, add, scale)
     with np.errstate(divide="ignore", invalid="ignore"):
         if s.shape[-1] == 0:
-            m = np.full(s.shape[:-1] + (1,), -np.inf, dtype=s.dtype)
+            m = xp.full(s.shape[:-1] + (1,), -np.inf, dtype=s.dtype)
         else:
             m = s.max(axis=-1, keepdims=True)
-        m = np.where(m == -np.inf, 0, m).astype(s.dtype)   # fully masked rows: shift by 0
-        e = np.exp(s - m)
+        m = xp.where(m == -np.inf, 0, m).astype(s.dtype)   # fully masked rows: shift by 0
+        e = xp.exp(s - m)
         l = e.sum(axis=-1, keepdims=True)
-        p = np.where(l == 0, 0, e / np.where(l == 0, 1, l)).astype(s.dtype)
-        lse = (m + np.log(l))[..., 0]
-    return np.matmul(p, v).astype(q.dtype, copy=False), lse.astype(q.dtype, copy=False)
+        p = xp.where(l == 0, 0, e / xp.where(l == 0, 1, l)).astype(s.dtype)
+        lse = (m + xp.log(l))[..., 0]
+    return xp.matmul(p, v).astype(q.dtype, copy=False), lse.astype(q.dtype, copy=False)
 
 
 def attention_backward_reference(q, k, v, out, lse, grad, mask=None, causal=False, scale=None):
     """(dq, dk, dv) of attention_forward_reference, from its out and lse and d loss / d out."""
     q, k, v, add, scale = _prepare(q, k, v, mask, causal, scale)
-    out, lse, grad = (np.asarray(a, dtype=q.dtype) for a in (out, lse, grad))
+    xp = array_module(q)
+    out, lse, grad = (xp.asarray(a, dtype=q.dtype) for a in (out, lse, grad))
     s = _scores(q, k, add, scale)
     L = lse[..., None]
     with np.errstate(invalid="ignore", over="ignore"):
-        p = np.where(L == -np.inf, 0, np.exp(s - np.where(L == -np.inf, 0, L)))
+        p = xp.where(L == -np.inf, 0, xp.exp(s - xp.where(L == -np.inf, 0, L)))
     p = p.astype(q.dtype, copy=False)
-    dv = np.matmul(np.swapaxes(p, -1, -2), grad)
-    dp = np.matmul(grad, np.swapaxes(v, -1, -2))
-    D = np.sum(grad * out, axis=-1, keepdims=True)
+    dv = xp.matmul(xp.swapaxes(p, -1, -2), grad)
+    dp = xp.matmul(grad, xp.swapaxes(v, -1, -2))
+    D = xp.sum(grad * out, axis=-1, keepdims=True)
     ds = p * (dp - D) * scale
-    dq = np.matmul(ds, k)
-    dk = np.matmul(np.swapaxes(ds, -1, -2), q)
+    dq = xp.matmul(ds, k)
+    dk = xp.matmul(xp.swapaxes(ds, -1, -2), q)
     return tuple(a.astype(q.dtype, copy=False) for a in (dq, dk, dv))
 
 

@@ -15,6 +15,7 @@ import numbers
 
 import numpy as np
 
+from ._arrays import array_module
 from ._native_import import kernels
 from .gemm import activation_grad as dense_activation_grad, activation_reference
 
@@ -116,7 +117,7 @@ _NAMES = {0: None, 1: "relu", 2: "sigmoid", 3: "tanh", 4: "gelu", 5: "gelu_tanh"
 
 
 def apply_activation(z, code):
-    """act(z) for a DM_ACT_* code, in NumPy."""
+    """act(z) for a DM_ACT_* code, in z's array module."""
     return activation_reference(z, _NAMES[code])
 
 
@@ -125,26 +126,30 @@ def activation_grad(code, yz, grad):
     return dense_activation_grad(yz, grad, _NAMES[code])
 
 
-# ---- reference (plain NumPy) -----------------------------------------------------------------
+# ---- reference (NumPy, or CuPy: xp = the inputs' array module) ----------------------------------
 
-def _windows(xp, kh, kw, sh, sw, dh, dw, ho, wo):
-    """(n, ho, wo, kh, kw, c) view of the padded input xp: the receptive field of each output."""
-    n, _, _, c = xp.shape
-    s = xp.strides
-    return np.lib.stride_tricks.as_strided(
-        xp, (n, ho, wo, kh, kw, c),
-        (s[0], s[1] * sh, s[2] * sw, s[1] * dh, s[2] * dw, s[3]), writeable=False)
+def _windows(xpad, kh, kw, sh, sw, dh, dw, ho, wo):
+    """(n, ho, wo, kh, kw, c) view of the padded input: the receptive field of each output."""
+    xp = array_module(xpad)
+    n, _, _, c = xpad.shape
+    s = xpad.strides
+    shape = (n, ho, wo, kh, kw, c)
+    strides = (s[0], s[1] * sh, s[2] * sw, s[1] * dh, s[2] * dw, s[3])
+    if xp is np:
+        return np.lib.stride_tricks.as_strided(xpad, shape, strides, writeable=False)
+    return xp.lib.stride_tricks.as_strided(xpad, shape, strides)   # CuPy: no `writeable`
 
 
 def conv2d_forward_reference(x, w, b=None, strides=1, padding="valid", dilation=1,
                              activation=None):
     _check(x, w, b)
+    xp = array_module(x, w, b)
     code = activation_code(activation)
     (sh, sw), (dh, dw) = _pair(strides, "strides"), _pair(dilation, "dilation")
     pads, (ho, wo) = conv2d_padding(x.shape[1:3], w.shape[:2], strides, padding, dilation)
-    xp = np.pad(x, ((0, 0), pads[:2], pads[2:], (0, 0)))
-    win = _windows(xp, w.shape[0], w.shape[1], sh, sw, dh, dw, ho, wo)
-    z = np.tensordot(win, w, axes=([3, 4, 5], [0, 1, 2])).astype(x.dtype, copy=False)
+    xpad = xp.pad(x, ((0, 0), pads[:2], pads[2:], (0, 0)))
+    win = _windows(xpad, w.shape[0], w.shape[1], sh, sw, dh, dw, ho, wo)
+    z = xp.tensordot(win, w, axes=([3, 4, 5], [0, 1, 2])).astype(x.dtype, copy=False)
     if b is not None:
         z = z + b
     return apply_activation(z, code)
@@ -153,23 +158,24 @@ def conv2d_forward_reference(x, w, b=None, strides=1, padding="valid", dilation=
 def conv2d_backward_reference(x, w, out_or_preact, grad, strides=1, padding="valid",
                               dilation=1, activation=None, need=(True, True, True)):
     _check(x, w)
+    xp = array_module(x, w, out_or_preact, grad)
     code = activation_code(activation)
     (sh, sw), (dh, dw) = _pair(strides, "strides"), _pair(dilation, "dilation")
     kh, kw = w.shape[:2]
     pads, (ho, wo) = conv2d_padding(x.shape[1:3], (kh, kw), strides, padding, dilation)
     dz = activation_grad(code, out_or_preact, grad)
-    xp = np.pad(x, ((0, 0), pads[:2], pads[2:], (0, 0)))
-    win = _windows(xp, kh, kw, sh, sw, dh, dw, ho, wo)
-    dw_ = np.tensordot(win, dz, axes=([0, 1, 2], [0, 1, 2])).astype(x.dtype, copy=False)
+    xpad = xp.pad(x, ((0, 0), pads[:2], pads[2:], (0, 0)))
+    win = _windows(xpad, kh, kw, sh, sw, dh, dw, ho, wo)
+    dw_ = xp.tensordot(win, dz, axes=([0, 1, 2], [0, 1, 2])).astype(x.dtype, copy=False)
     db = dz.sum(axis=(0, 1, 2))
-    dxp = np.zeros_like(xp)
+    dxp = xp.zeros_like(xpad)
     for i in range(kh):           # each kernel tap scatters dz·w[i, j]ᵀ into its window
         for j in range(kw):
             contrib = dz @ w[i, j].T  # (n, ho, wo, c_in)
             r0, c0 = i * dh, j * dw
             dxp[:, r0:r0 + (ho - 1) * sh + 1:sh, c0:c0 + (wo - 1) * sw + 1:sw, :] += contrib
     dx = dxp[:, pads[0]:pads[0] + x.shape[1], pads[2]:pads[2] + x.shape[2], :]
-    grads = (np.ascontiguousarray(dx), dw_, db.astype(x.dtype, copy=False))
+    grads = (xp.ascontiguousarray(dx), dw_, db.astype(x.dtype, copy=False))
     return tuple(g if n else None for g, n in zip(grads, need))
 
 

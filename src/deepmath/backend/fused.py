@@ -33,8 +33,8 @@ The NATIVE wrappers send arrays too small for the C call to pay, or of other dty
 reference (thresholds measured with bench/bench_fused.py on the 2-core development machine).
 """
 import numpy as np
-from scipy import special
 
+from ._arrays import array_module, erfc
 from ._native_import import kernels
 
 _SQRT_2_OVER_PI = float(np.sqrt(2 / np.pi))
@@ -43,10 +43,10 @@ _INV_SQRT_2PI = float(1 / np.sqrt(2 * np.pi))
 _GELU_C = 0.044715
 
 
-# ---- NumPy references ------------------------------------------------------------------------
+# ---- references (NumPy, or CuPy: xp = the inputs' array module) ---------------------------------
 
 def relu_reference(x):
-    return np.maximum(x, 0)
+    return array_module(x).maximum(x, 0)
 
 
 def relu_backward_reference(x, grad):
@@ -55,8 +55,9 @@ def relu_backward_reference(x, grad):
 
 def sigmoid_reference(x):
     """σ(x) with e = exp(-|x|) (never overflows): 1/(1+e) for x ≥ 0, e/(1+e) below."""
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(np.result_type(x), copy=False)
+    xp = array_module(x)
+    e = xp.exp(-xp.abs(x))
+    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(xp.result_type(x), copy=False)
 
 
 def sigmoid_backward_reference(y, grad):
@@ -64,7 +65,7 @@ def sigmoid_backward_reference(y, grad):
 
 
 def tanh_reference(x):
-    return np.tanh(x)
+    return array_module(x).tanh(x)
 
 
 def tanh_backward_reference(y, grad):
@@ -77,49 +78,53 @@ def _is_tanh_form(approximate):
 
 def _sigmoid_pair(u):
     """σ(u) and 1 - σ(u), both from e = exp(-|u|): exact complements, no cancellation."""
-    e = np.exp(-np.abs(u))
+    xp = array_module(u)
+    e = xp.exp(-xp.abs(u))
     a, b = 1 / (1 + e), e / (1 + e)
     pos = u >= 0
-    return np.where(pos, a, b), np.where(pos, b, a)
+    return xp.where(pos, a, b), xp.where(pos, b, a)
 
 
 def gelu_reference(x, approximate=False):
     """x·Φ(x) (erf form), or 0.5·x·(1 + tanh(√(2/π)(x + 0.044715 x³))) when approximate.
 
     Written without cancellation for x << 0: Φ(x) = erfc(-x/√2)/2 and 1 + tanh u = 2σ(2u)."""
-    x = np.asarray(x)
+    x = array_module(x).asarray(x)
     if _is_tanh_form(approximate):
         u = _SQRT_2_OVER_PI * (x + _GELU_C * (x * x * x))
         out = x * _sigmoid_pair(2 * u)[0]
     else:
-        out = x * (0.5 * special.erfc(-x * _SQRT1_2))
+        out = x * (0.5 * erfc(-x * _SQRT1_2))
     return out.astype(x.dtype, copy=False)
 
 
 def gelu_backward_reference(x, grad, approximate=False):
     """erf form: Φ(x) + x·φ(x); tanh form: s + 2x·s·(1-s)·√(2/π)(1 + 3·0.044715 x²), s = σ(2u)."""
-    x = np.asarray(x)
+    xp = array_module(x, grad)
+    x = xp.asarray(x)
     if _is_tanh_form(approximate):
         u = _SQRT_2_OVER_PI * (x + _GELU_C * (x * x * x))
         s, s1 = _sigmoid_pair(2 * u)
         d = s + 2 * x * s * s1 * _SQRT_2_OVER_PI * (1 + 3 * _GELU_C * x * x)
     else:
-        cdf = 0.5 * special.erfc(-x * _SQRT1_2)
-        d = cdf + x * np.exp(-0.5 * x * x) * _INV_SQRT_2PI
+        cdf = 0.5 * erfc(-x * _SQRT1_2)
+        d = cdf + x * xp.exp(-0.5 * x * x) * _INV_SQRT_2PI
     return (grad * d).astype(x.dtype, copy=False)
 
 
 def leaky_relu_reference(x, negative_slope=0.01):
-    return x * np.where(x > 0, 1, negative_slope).astype(x.dtype, copy=False)
+    return x * array_module(x).where(x > 0, 1, negative_slope).astype(x.dtype, copy=False)
 
 
 def leaky_relu_backward_reference(x, grad, negative_slope=0.01):
-    return grad * np.where(x > 0, 1, negative_slope).astype(x.dtype, copy=False)
+    xp = array_module(x, grad)
+    return grad * xp.where(x > 0, 1, negative_slope).astype(x.dtype, copy=False)
 
 
 def softplus_reference(x):
     """max(x, 0) + log1p(exp(-|x|)): finite for every finite x."""
-    return np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))
+    xp = array_module(x)
+    return xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
 
 
 def softplus_backward_reference(x, grad):
@@ -135,7 +140,7 @@ def softmax_reference(x):
     _need_axis(x, "softmax")
     if x.shape[-1] == 0:
         return x.copy()
-    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    e = array_module(x).exp(x - x.max(axis=-1, keepdims=True))
     return e / e.sum(axis=-1, keepdims=True)
 
 
@@ -147,32 +152,35 @@ def log_softmax_reference(x):
     _need_axis(x, "log_softmax")
     if x.shape[-1] == 0:
         return x.copy()
+    xp = array_module(x)
     shifted = x - x.max(axis=-1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    return shifted - xp.log(xp.exp(shifted).sum(axis=-1, keepdims=True))
 
 
 def log_softmax_backward_reference(y, grad):
-    return grad - np.exp(y) * grad.sum(axis=-1, keepdims=True)
+    return grad - array_module(y, grad).exp(y) * grad.sum(axis=-1, keepdims=True)
 
 
 def _lse(z):
     """log Σ exp(z) over the last axis, keepdims (-inf for an empty axis)."""
+    xp = array_module(z)
     if z.shape[-1] == 0:
-        return np.full(z.shape[:-1] + (1,), -np.inf, z.dtype)
+        return xp.full(z.shape[:-1] + (1,), -np.inf, z.dtype)
     m = z.max(axis=-1, keepdims=True)
-    return m + np.log(np.exp(z - m).sum(axis=-1, keepdims=True))
+    return m + xp.log(xp.exp(z - m).sum(axis=-1, keepdims=True))
 
 
 def check_labels(labels, batch_shape, n_classes, name="sparse_softmax_cross_entropy"):
     """Labels as an int64 array of `batch_shape`, each in [0, n_classes); else an error."""
-    labels = np.asarray(labels)
+    xp = array_module(labels)
+    labels = xp.asarray(labels)
     if labels.dtype.kind not in "iu":
         raise TypeError(f"{name}: labels have dtype {labels.dtype}; expected an integer dtype")
     if labels.shape != tuple(batch_shape):
         raise ValueError(f"{name}: labels of shape {labels.shape} do not match logits of batch "
                          f"shape {tuple(batch_shape)}")
     if labels.size:
-        lo, hi = labels.min(), labels.max()
+        lo, hi = xp.stack((labels.min(), labels.max())).tolist()   # one copy from the device
         if lo < 0 or hi >= n_classes:
             raise ValueError(f"{name}: label {lo if lo < 0 else hi} is out of range for "
                              f"{n_classes} classes")
@@ -183,15 +191,16 @@ def sparse_softmax_cross_entropy_reference(logits, labels):
     _need_axis(logits, "sparse_softmax_cross_entropy")
     labels = check_labels(labels, logits.shape[:-1], logits.shape[-1])
     lse = _lse(logits)
-    picked = np.take_along_axis(logits, labels[..., None], -1)
+    picked = array_module(logits, labels).take_along_axis(logits, labels[..., None], -1)
     return (lse - picked)[..., 0], lse[..., 0]
 
 
 def sparse_softmax_cross_entropy_backward_reference(logits, labels, lse, grad):
     labels = check_labels(labels, logits.shape[:-1], logits.shape[-1],
                           "sparse_softmax_cross_entropy_backward")
-    p = np.exp(logits - lse[..., None])
-    rows = tuple(np.indices(labels.shape)) + (labels,)
+    xp = array_module(logits, labels, lse, grad)
+    p = xp.exp(logits - lse[..., None])
+    rows = tuple(xp.indices(labels.shape)) + (labels,)
     p[rows] -= 1
     return p * grad[..., None]
 
@@ -206,26 +215,28 @@ def softmax_cross_entropy_reference(logits, targets):
 
 
 def softmax_cross_entropy_backward_reference(logits, targets, lse, grad):
-    p = np.exp(logits - lse[..., None])
+    p = array_module(logits, lse).exp(logits - lse[..., None])
     return (p * targets.sum(axis=-1, keepdims=True) - targets) * grad[..., None]
 
 
 def _check_inplace(fn, name, a, like=None):
-    if not isinstance(a, np.ndarray):
-        raise TypeError(f"{fn}: {name} must be a numpy.ndarray, not {type(a).__name__}")
+    xp = array_module(a, like)
+    if not isinstance(a, xp.ndarray):
+        raise TypeError(f"{fn}: {name} must be a {xp.__name__}.ndarray, not {type(a).__name__}")
     if a.dtype not in (np.float32, np.float64):
         raise TypeError(f"{fn}: {name} has dtype {a.dtype}; expected float32 or float64")
     if like is not None and (a.shape != like.shape or a.dtype != like.dtype):
         raise ValueError(f"{fn}: {name} has shape {a.shape} and dtype {a.dtype} but param has "
                          f"shape {like.shape} and dtype {like.dtype}; they must be the same")
-    if not (a.flags.c_contiguous and a.flags.writeable and a.flags.aligned
-            and a.dtype.isnative):
+    flags = a.flags   # CuPy's have neither writeable nor aligned: its arrays always are
+    if not (flags.c_contiguous and getattr(flags, "writeable", True)
+            and getattr(flags, "aligned", True) and a.dtype.isnative):
         raise ValueError(f"{fn}: {name} must be a C-contiguous, aligned, writeable array in "
                          f"native byte order (it is updated in place)")
 
 
 def _check_grad(fn, param, grad):
-    grad = np.asarray(grad)
+    grad = array_module(param).asarray(grad)
     if grad.shape != param.shape or grad.dtype != param.dtype:
         raise ValueError(f"{fn}: param has shape {param.shape} and dtype {param.dtype} but grad "
                          f"has shape {grad.shape} and dtype {grad.dtype}; they must be the same")
@@ -249,7 +260,7 @@ def adam_update_reference(param, grad, m, v, lr, beta1, beta2, eps, step, weight
         param -= param * dt(weight_decay) * dt(lr)
     m += (grad - m) * dt(1.0 - beta1)
     v += (grad * grad - v) * dt(1.0 - beta2)
-    param -= alpha * m / (np.sqrt(v) + dt(eps))
+    param -= alpha * m / (array_module(param).sqrt(v) + dt(eps))
 
 
 def sgd_momentum_update_reference(param, grad, velocity, lr, momentum=0.0, nesterov=False):

@@ -17,8 +17,8 @@ OpenMP threads do not compete with OpenBLAS's pool.
 import math
 
 import numpy as np
-from scipy import special
 
+from ._arrays import array_module, erf
 from ._native_import import kernels
 
 ACTIVATIONS = (None, "linear", "relu", "sigmoid", "tanh", "gelu", "gelu_tanh")
@@ -36,26 +36,28 @@ def check_activation(activation):
 
 
 def activation_reference(z, activation):
-    """act(z) in NumPy, the same formulas as the C epilogue (dm_gemm.c, act_s/act_d)."""
+    """act(z) in z's array module, the formulas of the C epilogue (dm_gemm.c, act_s/act_d)."""
     activation = check_activation(activation)
+    xp = array_module(z)
     if activation is None:
         return z
     if activation == "relu":
-        return np.where(z <= 0, np.zeros((), z.dtype), z)
+        return xp.where(z <= 0, xp.zeros((), z.dtype), z)
     if activation == "sigmoid":
-        e = np.exp(-np.abs(z))
-        return np.where(z >= 0, 1 / (1 + e), e / (1 + e)).astype(z.dtype, copy=False)
+        e = xp.exp(-xp.abs(z))
+        return xp.where(z >= 0, 1 / (1 + e), e / (1 + e)).astype(z.dtype, copy=False)
     if activation == "tanh":
-        return np.tanh(z)
+        return xp.tanh(z)
     if activation == "gelu":
-        return (0.5 * z * (1 + special.erf(z / math.sqrt(2)))).astype(z.dtype, copy=False)
+        return (0.5 * z * (1 + erf(z / math.sqrt(2)))).astype(z.dtype, copy=False)
     inner = _SQRT_2_OVER_PI * (z + 0.044715 * z * z * z)
-    return (0.5 * z * (1 + np.tanh(inner))).astype(z.dtype, copy=False)
+    return (0.5 * z * (1 + xp.tanh(inner))).astype(z.dtype, copy=False)
 
 
 def activation_grad(saved, grad, activation):
     """grad · act'(z), from the saved output (or pre-activation for gelu/gelu_tanh)."""
     activation = check_activation(activation)
+    xp = array_module(saved, grad)
     if activation is None:
         return grad
     if activation == "relu":
@@ -66,29 +68,34 @@ def activation_grad(saved, grad, activation):
         return grad * (1 - saved * saved)
     z = saved
     if activation == "gelu":
-        cdf = 0.5 * (1 + special.erf(z / math.sqrt(2)))
-        pdf = np.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
+        cdf = 0.5 * (1 + erf(z / math.sqrt(2)))
+        pdf = xp.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
         return (grad * (cdf + z * pdf)).astype(grad.dtype, copy=False)
-    t = np.tanh(_SQRT_2_OVER_PI * (z + 0.044715 * z * z * z))
+    t = xp.tanh(_SQRT_2_OVER_PI * (z + 0.044715 * z * z * z))
     d = 0.5 * (1 + t) + 0.5 * z * (1 - t * t) * _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * z * z)
     return (grad * d).astype(grad.dtype, copy=False)
 
 
-# ---- NumPy references --------------------------------------------------------------------------
+# ---- references (NumPy, or CuPy: xp = the inputs' array module) ---------------------------------
+
+def matmul_reference(a, b):
+    return array_module(a, b).matmul(a, b)
+
 
 def dense_forward_reference(x, w, b=None, activation=None):
-    z = np.matmul(x, w)
+    z = array_module(x, w, b).matmul(x, w)
     if b is not None:
         z = z + b
     return activation_reference(z, activation)
 
 
 def dense_backward_reference(x, w, saved, grad, activation=None, need_dx=True, need_db=True):
+    xp = array_module(x, w, saved, grad)
     dz = activation_grad(saved, grad, activation)
     x2 = x.reshape(-1, x.shape[-1])
     dz2 = dz.reshape(-1, dz.shape[-1])
-    dx = np.matmul(dz, w.T) if need_dx else None
-    dw = np.matmul(x2.T, dz2)
+    dx = xp.matmul(dz, w.T) if need_dx else None
+    dw = xp.matmul(x2.T, dz2)
     db = dz2.sum(axis=0) if need_db else None
     return dx, dw, db
 
@@ -127,7 +134,7 @@ def dense_backward_native(x, w, saved, grad, activation=None, need_dx=True, need
     return dx, dw, db
 
 
-REFERENCE = {"matmul": np.matmul, "dense_forward": dense_forward_reference,
+REFERENCE = {"matmul": matmul_reference, "dense_forward": dense_forward_reference,
              "dense_backward": dense_backward_reference}
 NATIVE = {} if kernels is None else {"matmul": kernels.matmul,
                                      "dense_forward": dense_forward_native,

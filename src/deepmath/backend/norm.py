@@ -8,15 +8,15 @@ that the backward needs nothing else:
 
 gamma and beta are (C,) arrays of x's dtype, or None (no scale, no shift).
 """
-import numpy as np
-
+from ._arrays import array_module
 from ._native_import import kernels
 
 
 def layer_norm_forward_reference(x, gamma=None, beta=None, epsilon=1e-5):
+    xp = array_module(x, gamma, beta)
     mean = x.mean(axis=-1)
     centred = x - mean[..., None]
-    rstd = (1.0 / np.sqrt((centred * centred).mean(axis=-1) + epsilon)).astype(x.dtype)
+    rstd = (1.0 / xp.sqrt((centred * centred).mean(axis=-1) + epsilon)).astype(x.dtype)
     y = centred * rstd[..., None]
     if gamma is not None:
         y = y * gamma

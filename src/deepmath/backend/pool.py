@@ -23,6 +23,7 @@ whole batch, so they stay fast enough for tests; both backends raise the same er
 """
 import numpy as np
 
+from ._arrays import array_module
 from ._native_import import kernels
 
 _INT32_MAX = 2**31 - 1
@@ -70,19 +71,21 @@ def pool2d_geometry(x_shape, pool_size, strides, padding, fn="pool2d"):
 
 
 def _float_input(x, fn, name):
-    if not isinstance(x, (np.ndarray, np.generic)):
-        raise TypeError(f"{fn}: {name} must be a numpy.ndarray, not {type(x).__name__}")
+    xp = array_module(x)
+    if not isinstance(x, (xp.ndarray, np.generic)):
+        raise TypeError(f"{fn}: {name} must be a {xp.__name__}.ndarray, not {type(x).__name__}")
     if x.dtype.kind != "f" or x.dtype.itemsize not in (4, 8):
         raise TypeError(f"{fn}: {name} has dtype {x.dtype}; expected float32 or float64")
-    return np.asarray(x, dtype=x.dtype.newbyteorder("="))
+    return xp.asarray(x, dtype=x.dtype.newbyteorder("="))
 
 
-def _windows(shape, geom):
+def _windows(shape, geom, xp):
     """For every window offset (kh, kw) in row-major order: (k, the slices of the padded input
-    that offset reads for all outputs, validity mask (1, Ho, Wo, 1) of those cells)."""
+    that offset reads for all outputs, validity mask (1, Ho, Wo, 1) of those cells, an array of
+    the array module xp)."""
     (ph, pw), (sh, sw), (ho, wo), (pt, pl) = geom
     _, h, w, _ = shape
-    oh, ow = np.arange(ho) * sh - pt, np.arange(wo) * sw - pl
+    oh, ow = xp.arange(ho) * sh - pt, xp.arange(wo) * sw - pl
     for kh in range(ph):
         rows = (oh + kh >= 0) & (oh + kh < h)
         for kw in range(pw):
@@ -101,32 +104,33 @@ def _padded_shape(shape, geom):
 
 def _pad(x, geom):
     (_, _), (_, _), (_, _), (pt, pl) = geom
-    xp = np.zeros(_padded_shape(x.shape, geom), x.dtype)
-    xp[:, pt:pt + x.shape[1], pl:pl + x.shape[2]] = x
-    return xp
+    padded = array_module(x).zeros(_padded_shape(x.shape, geom), x.dtype)
+    padded[:, pt:pt + x.shape[1], pl:pl + x.shape[2]] = x
+    return padded
 
 
 def _crop(dxp, shape, geom):
     (_, _), (_, _), (_, _), (pt, pl) = geom
-    return np.ascontiguousarray(dxp[:, pt:pt + shape[1], pl:pl + shape[2]])
+    return array_module(dxp).ascontiguousarray(dxp[:, pt:pt + shape[1], pl:pl + shape[2]])
 
 
 def max_pool2d_forward_reference(x, pool_size=2, strides=None, padding="valid"):
     fn = "max_pool2d_forward"
     x = _float_input(x, fn, "x")
+    xp = array_module(x)
     geom = pool2d_geometry(x.shape, pool_size, strides, padding, fn)
     out_shape = (x.shape[0], *geom[2], x.shape[3])
-    y = np.zeros(out_shape, x.dtype)
-    arg = np.zeros(out_shape, np.int32)
+    y = xp.zeros(out_shape, x.dtype)
+    arg = xp.zeros(out_shape, np.int32)
     if y.size == 0:
         return y, arg
-    xp = _pad(x, geom)
-    seen = np.zeros(out_shape, bool)
-    for k, where, valid in _windows(x.shape, geom):
-        v = xp[where]
+    padded = _pad(x, geom)
+    seen = xp.zeros(out_shape, bool)
+    for k, where, valid in _windows(x.shape, geom, xp):
+        v = padded[where]
         with np.errstate(invalid="ignore"):
-            take = valid & (~seen | (v > y) | (np.isnan(v) & ~np.isnan(y)))
-        y = np.where(take, v, y)
+            take = valid & (~seen | (v > y) | (xp.isnan(v) & ~xp.isnan(y)))
+        y = xp.where(take, v, y)
         arg[take] = k
         seen |= valid
     return y, arg
@@ -153,49 +157,52 @@ def max_pool2d_backward_reference(x_shape, argmax, grad, pool_size=2, strides=No
                                   padding="valid"):
     fn = "max_pool2d_backward"
     shape, geom, grad = _check_backward(x_shape, grad, fn, pool_size, strides, padding)
-    if not isinstance(argmax, np.ndarray) or argmax.dtype != np.int32:
+    xp = array_module(grad)
+    if not isinstance(argmax, xp.ndarray) or argmax.dtype != np.int32:
         raise TypeError(f"{fn}: argmax must be the int32 ndarray returned by "
                         f"max_pool2d_forward, got {getattr(argmax, 'dtype', type(argmax))}")
     if argmax.shape != grad.shape:
         raise ValueError(f"{fn}: argmax has shape {argmax.shape}, expected {grad.shape}")
-    dxp = np.zeros(_padded_shape(shape, geom), grad.dtype)
+    dxp = xp.zeros(_padded_shape(shape, geom), grad.dtype)
     if grad.size:
-        for k, where, valid in _windows(shape, geom):
-            dxp[where] += np.where(valid & (argmax == k), grad, 0)
+        for k, where, valid in _windows(shape, geom, xp):
+            dxp[where] += xp.where(valid & (argmax == k), grad, 0)
     return _crop(dxp, shape, geom)
 
 
-def _counts(shape, geom, dtype):
+def _counts(shape, geom, dtype, xp):
     """Number of cells of each window inside the input: (1, Ho, Wo, 1)."""
     count = 0
-    for _, _, valid in _windows(shape, geom):
+    for _, _, valid in _windows(shape, geom, xp):
         count = count + valid
-    return np.asarray(count, dtype)
+    return xp.asarray(count, dtype)
 
 
 def avg_pool2d_forward_reference(x, pool_size=2, strides=None, padding="valid"):
     fn = "avg_pool2d_forward"
     x = _float_input(x, fn, "x")
+    xp = array_module(x)
     geom = pool2d_geometry(x.shape, pool_size, strides, padding, fn)
     out_shape = (x.shape[0], *geom[2], x.shape[3])
     if 0 in out_shape:
-        return np.empty(out_shape, x.dtype)
-    xp = _pad(x, geom)
+        return xp.empty(out_shape, x.dtype)
+    padded = _pad(x, geom)
     total = None
-    for _, where, valid in _windows(x.shape, geom):
-        v = np.where(valid, xp[where], 0)
+    for _, where, valid in _windows(x.shape, geom, xp):
+        v = xp.where(valid, padded[where], 0)
         total = v if total is None else total + v
-    return (total / _counts(x.shape, geom, x.dtype)).astype(x.dtype, copy=False)
+    return (total / _counts(x.shape, geom, x.dtype, xp)).astype(x.dtype, copy=False)
 
 
 def avg_pool2d_backward_reference(x_shape, grad, pool_size=2, strides=None, padding="valid"):
     fn = "avg_pool2d_backward"
     shape, geom, grad = _check_backward(x_shape, grad, fn, pool_size, strides, padding)
-    dxp = np.zeros(_padded_shape(shape, geom), grad.dtype)
+    xp = array_module(grad)
+    dxp = xp.zeros(_padded_shape(shape, geom), grad.dtype)
     if grad.size:
-        share = grad / _counts(shape, geom, grad.dtype)
-        for _, where, valid in _windows(shape, geom):
-            dxp[where] += np.where(valid, share, 0)
+        share = grad / _counts(shape, geom, grad.dtype, xp)
+        for _, where, valid in _windows(shape, geom, xp):
+            dxp[where] += xp.where(valid, share, 0)
     return _crop(dxp, shape, geom)
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import ops
+from ..backend import check_device, to_device, to_numpy
 from ..creation import tensor
 from ..tensor import Tensor, no_grad
 
@@ -74,8 +75,22 @@ class GPT:
         """The parameters AdamW decays: matrices and embeddings, not biases nor LayerNorm."""
         return [p for p in self.params.values() if p.ndim >= 2]
 
+    @property
+    def device(self):
+        """Where the parameters live: 'cpu' or 'gpu'."""
+        return self.params["transformer.wte.weight"].device
+
+    def to(self, device):
+        """Move the parameters to `device` ('cpu', 'gpu' or 'cuda'); returns the model."""
+        device = check_device(device)
+        for p in self.params.values():
+            if p.device != device:
+                p.data, p.grad = to_device(p.data, device), None
+        return self
+
     def state_dict(self):
-        return {name: p.data.copy() for name, p in self.params.items()}
+        """NumPy copies of the parameters (from any device)."""
+        return {name: np.array(to_numpy(p.data)) for name, p in self.params.items()}
 
     def load_state_dict(self, state):
         missing = set(self.params) - set(state)
@@ -84,11 +99,11 @@ class GPT:
             raise ValueError(f"load_state_dict: missing {sorted(missing)}, unexpected "
                              f"{sorted(unexpected)}")
         for name, p in self.params.items():
-            value = np.asarray(state[name])
+            value = to_numpy(state[name])
             if value.shape != p.shape:
                 raise ValueError(f"load_state_dict: {name} has shape {value.shape}, the model "
                                  f"{p.shape}")
-            p.data[...] = value
+            p.data[...] = to_device(value.astype(p.dtype, copy=False), p.device)
 
     def train(self, mode=True):
         self.training = bool(mode)
@@ -127,7 +142,7 @@ class GPT:
         qkv = self._dense(x, prefix + "c_attn.")                       # (B, T, 3C)
         if self._attention_maps is not None:
             q, k, _ = qkv.data.reshape(b, t, 3, h, c // h).transpose(2, 0, 3, 1, 4)
-            self._attention_maps.append(_causal_softmax(q, k))          # (B, H, T, T)
+            self._attention_maps.append(_causal_softmax(to_numpy(q), to_numpy(k)))          # (B, H, T, T)
         y = ops.self_attention(qkv, h, causal=True)                     # (B, T, C)
         return self._dropout(self._dense(y, prefix + "c_proj."))
 
@@ -178,7 +193,7 @@ class GPT:
         try:
             with no_grad():
                 for _ in range(int(max_new_tokens)):
-                    logits = self(idx[:, -self.config.block_size:]).data[:, -1, :]
+                    logits = to_numpy(self(idx[:, -self.config.block_size:]).data[:, -1, :])
                     idx = np.concatenate([idx, _next_tokens(logits, temperature, top_k,
                                                             greedy, rng)], axis=1)
         finally:
@@ -212,7 +227,7 @@ def _causal_softmax(q, k):
 
 def _token_array(idx, config, what="idx"):
     """(B, T) int64 tokens, checked against the vocabulary and the context length."""
-    idx = np.asarray(idx.data if isinstance(idx, Tensor) else idx)
+    idx = to_numpy(idx.data if isinstance(idx, Tensor) else idx)
     if idx.ndim == 1:
         idx = idx[None, :]
     if idx.ndim != 2 or idx.dtype.kind not in "iu":

@@ -141,7 +141,7 @@ class Trainer:
         written to a temporary name then renamed."""
         params = self.model.parameters()
         state = self.opt.get_state(params)
-        arrays = {f"param/{name}": p.data for name, p in self.model.named_parameters()}
+        arrays = {f"param/{name}": value for name, value in self.model.state_dict().items()}
         for i, slots in enumerate(state["slots"]):
             for slot, value in slots.items():
                 arrays[f"slot/{i}/{slot}"] = value

@@ -10,7 +10,8 @@ avec keras - partie 1") is written with it:
 import numpy as np
 
 from .. import creation, ops
-from ..ops._base import as_tensor, make, pair
+from ..backend import to_numpy
+from ..ops._base import as_tensor, make, pair, xp
 from ..tensor import Tensor, get_default_dtype
 
 _epsilon = 1e-7
@@ -39,7 +40,7 @@ def image_data_format():
 # ---- building tensors -------------------------------------------------------------------------
 def constant(value, dtype=None, shape=None, name=None):
     """A tensor holding `value` (broadcast to `shape` when given), outside any gradient."""
-    data = np.asarray(value.data if isinstance(value, Tensor) else value)
+    data = to_numpy(value.data if isinstance(value, Tensor) else value)
     if shape is not None:
         data = np.broadcast_to(data, tuple(shape))
     return creation.tensor(np.array(data), dtype=dtype or floatx(), name=name)
@@ -52,17 +53,17 @@ def variable(value, dtype=None, name=None):
 
 def zeros_like(x, dtype=None):
     x = as_tensor(x)
-    return Tensor(np.zeros(x.shape, dtype=dtype or x.dtype))
+    return Tensor(xp(x.data).zeros(x.shape, dtype=dtype or x.dtype))
 
 
 def ones_like(x, dtype=None):
     x = as_tensor(x)
-    return Tensor(np.ones(x.shape, dtype=dtype or x.dtype))
+    return Tensor(xp(x.data).ones(x.shape, dtype=dtype or x.dtype))
 
 
 def eval(x):
     """The value of a tensor as a NumPy array."""
-    return np.array(x.data if isinstance(x, Tensor) else x)
+    return np.array(to_numpy(x.data if isinstance(x, Tensor) else x))
 
 
 def int_shape(x):
@@ -76,20 +77,20 @@ def cast(x, dtype):
 # ---- elementwise --------------------------------------------------------------------------
 def maximum(x, y):
     """Elementwise max; the gradient goes to x where x ≥ y, to y elsewhere (TensorFlow's)."""
-    x, y = pair(x, y)
+    x, y = pair(x, y, "maximum")
     return ops.where(x.data >= y.data, x, y)
 
 
 def minimum(x, y):
     """Elementwise min; the gradient goes to x where x ≤ y, to y elsewhere."""
-    x, y = pair(x, y)
+    x, y = pair(x, y, "minimum")
     return ops.where(x.data <= y.data, x, y)
 
 
 def sign(x):
     """-1, 0 or 1 as x is negative, zero or positive; its derivative is 0."""
     x = as_tensor(x)
-    return make(np.sign(x.data), "sign", (x,), lambda g: (None,))
+    return make(xp(x.data).sign(x.data), "sign", (x,), lambda g: (None,))
 
 
 def clip(x, min_value=None, max_value=None):

@@ -12,6 +12,7 @@ value_dim differs from key_dim (the kernel takes one head size).
 import numpy as np
 
 from .. import initializers, ops
+from ..backend import to_numpy
 from ..tensor import Tensor
 from ._validation import who
 from .base import Layer, shape_str
@@ -49,7 +50,7 @@ class MultiHeadAttention(Layer):
         if attention_mask is not None:
             if isinstance(attention_mask, (Tensor, np.ndarray, list)) or np.isscalar(
                     attention_mask):
-                options["attention_mask"] = np.asarray(
+                options["attention_mask"] = to_numpy(
                     attention_mask.data if isinstance(attention_mask, Tensor)
                     else attention_mask)
             else:
@@ -131,7 +132,7 @@ class MultiHeadAttention(Layer):
         """A (B, 1, T, S) bool mask (True: attend) from Keras' (B, T, S) or (T, S), or None."""
         if mask is None:
             return None
-        mask = np.asarray(mask).astype(bool)
+        mask = to_numpy(mask).astype(bool)
         if mask.ndim == 2:
             mask = mask[None]
         if mask.ndim != 3 or mask.shape[1:] != (t, s) or mask.shape[0] not in (1, batch):

@@ -13,6 +13,7 @@ import re
 import numpy as np
 
 from .. import initializers
+from ..backend import check_device, default_device, device_of, to_device, to_numpy
 from ..ops._base import as_tensor
 from ..tensor import Tensor, get_default_dtype
 
@@ -64,15 +65,17 @@ def _shape_of(x):
     return tuple(x.shape)
 
 
-def _to_tensor(x, dtype):
+def _to_tensor(x, dtype, device=None):
+    """Inputs as tensors; arrays and lists go to `device` (tensors are left where they are:
+    an op on two devices raises)."""
     if isinstance(x, (list, tuple)):
-        return [_to_tensor(v, dtype) for v in x]
+        return [_to_tensor(v, dtype, device) for v in x]
     if isinstance(x, Tensor):
         return x
-    arr = np.asarray(x)
+    arr = x if device_of(x) == "gpu" else np.asarray(x)
     if arr.dtype.kind in "biuf" and arr.dtype != dtype and dtype is not None:
         arr = arr.astype(dtype)
-    return as_tensor(arr)
+    return as_tensor(arr) if device is None else Tensor(arr, device=device)
 
 
 class Layer:
@@ -107,13 +110,14 @@ class Layer:
             input_shape = (input_dim,)
         self._input_shape_arg = None if input_shape is None else tuple(input_shape)
         self._batch_size_arg = batch_size
+        self._device = None         # set by .to(); None: where the backend creates tensors
 
     # ---- weights ---------------------------------------------------------------------------
     def add_weight(self, name, shape, initializer="glorot_uniform", trainable=True, dtype=None):
         init = initializers.get(initializer)
         value = np.asarray(init(tuple(shape), dtype or self.dtype), dtype=dtype or self.dtype)
         weight = Tensor(np.ascontiguousarray(value), requires_grad=trainable,
-                        name=f"{self.name}/{name}")
+                        name=f"{self.name}/{name}", device=self._device)
         self._weights.append(weight)
         self._fixed.append(not trainable)
         return weight
@@ -152,9 +156,29 @@ class Layer:
     trainable_variables = property(lambda self: self.trainable_weights)
     variables = property(lambda self: self.weights)
 
+    @property
+    def device(self):
+        """Where the weights live: 'cpu' or 'gpu'."""
+        weights = self._own_weights()
+        return weights[0].device if weights else self._device or default_device()
+
+    def to(self, device):
+        """Move the weights to `device` ('cpu', 'gpu' or 'cuda'), and create there those built
+        later; returns the layer (PyTorch's `Module.to`). An optimizer's state follows."""
+        device = check_device(device)
+        for layer in [self] + list(getattr(self, "layers", ())):
+            if layer is not self:
+                layer.to(device)
+            layer._device = device
+        for w in self._own_weights():
+            if w.device != device:
+                w.data, w.grad = to_device(w.data, device), None
+        return self
+
     def get_weights(self):
-        """Copies of the weights as NumPy arrays (Dense: [kernel (n_in, n_out), bias])."""
-        return [np.array(w.data) for w in self._own_weights()]
+        """Copies of the weights as NumPy arrays (Dense: [kernel (n_in, n_out), bias]), from
+        any device."""
+        return [np.array(to_numpy(w.data)) for w in self._own_weights()]
 
     def set_weights(self, weights):
         """Replace the weights by arrays of the same shapes, in `get_weights()` order."""
@@ -166,14 +190,14 @@ class Layer:
                              f"{len(weights)}")
         arrays = []
         for target, value in zip(own, weights):
-            value = np.asarray(value)
+            value = to_numpy(value)
             if value.shape != target.shape:
                 raise ValueError(f"layer {self.name!r}: weight {target.name!r} has shape "
                                  f"{shape_str(target.shape)}, the provided array has shape "
                                  f"{shape_str(value.shape)}")
             arrays.append(value)
         for target, value in zip(own, arrays):
-            target.data[...] = value
+            target.data[...] = to_device(value.astype(target.dtype, copy=False), target.device)
 
     def count_params(self):
         if not self.built:
@@ -209,7 +233,7 @@ class Layer:
     def __call__(self, inputs, training=None, **kwargs):
         if _is_symbolic(inputs):
             return self._call_symbolic(inputs, **kwargs)
-        inputs = _to_tensor(inputs, self.dtype)
+        inputs = _to_tensor(inputs, self.dtype, self._device)
         self._maybe_build(_shape_of(inputs))
         return self.call(inputs, training=bool(training), **kwargs)
 

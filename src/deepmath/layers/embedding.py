@@ -1,8 +1,7 @@
 """Embedding: each integer index becomes a learned vector, a row of the table (input_dim,
 output_dim) (book, chapter on the attention behind ChatGPT: "plongement" of the tokens)."""
-import numpy as np
-
 from .. import initializers
+from ..backend import to_numpy
 from ..ops.embedding import embedding
 from ..tensor import Tensor
 from ._validation import is_int, who
@@ -43,7 +42,7 @@ class Embedding(Layer):
         """Where the index is not 0 (None unless mask_zero)."""
         if not self.mask_zero:
             return None
-        return np.asarray(inputs.data if isinstance(inputs, Tensor) else inputs) != 0
+        return to_numpy(inputs.data if isinstance(inputs, Tensor) else inputs) != 0
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape) + (self.output_dim,)

@@ -11,7 +11,7 @@ dL/d(output), which the chain then carries back layer by layer (chapter "Rétrop
 """
 import numpy as np
 
-from ..backend import NativeBackend, get_backend
+from ..backend import NativeBackend, backend_of
 from ..backend._native_import import kernels
 from ..backend.gemm import SAVES_PREACT
 from ..layers.core import Dense
@@ -25,8 +25,8 @@ class DenseChain:
     (other layers, branches, several inputs, frozen weights, an activation given as a Python
     function…), in which case the graph does the step."""
 
-    def __init__(self, layers, logits):
-        self.layers, self.logits = layers, logits
+    def __init__(self, layers, logits, backend):
+        self.layers, self.logits, self.backend = layers, logits, backend
 
     @classmethod
     def plan(cls, model, variables):
@@ -43,15 +43,17 @@ class DenseChain:
         for layer in dense:
             if not (layer._fused or (logits and layer is layers[-1])):
                 return None            # an activation the kernels do not know
-        dtypes = {w.dtype for w in weights}
-        return cls(layers, logits) if len(dtypes) == 1 else None
+        if len({w.dtype for w in weights}) != 1 or any(type(w.data) is not np.ndarray
+                                                        for w in weights):
+            return None                # mixed dtypes, or on the GPU: the graph does the step
+        return cls(layers, logits, backend_of(weights[0].data))
 
     def _activation(self, layer):
         return None if (self.logits and layer is self.layers[-1]) else layer._kernel_act
 
     def forward(self, x):
         """The output (logits when the loss is fused) and what the backward needs."""
-        bk, saved = get_backend(), []
+        bk, saved = self.backend, []
         for layer in self.layers:
             if type(layer) is Flatten:
                 saved.append(x.shape)
@@ -71,7 +73,7 @@ class DenseChain:
 
     def backward(self, grad, saved):
         """Gradients of the weights (kernel, bias per Dense, in order) from dL/d(output)."""
-        bk, grads = get_backend(), []
+        bk, grads = self.backend, []
         first_dense = next(i for i, l in enumerate(self.layers) if type(l) is Dense)
         for i in range(len(self.layers) - 1, first_dense - 1, -1):  # the data needs no grad
             layer = self.layers[i]
@@ -110,7 +112,7 @@ class DenseChain:
         activations the GEMM's epilogue applies, Keras' default categorical cross-entropy on
         logits against one-hot targets, no sample weights. None elsewhere."""
         dense = [layer for layer in self.layers if type(layer) is Dense]
-        if NativeBackend is None or type(get_backend()) is not NativeBackend or \
+        if NativeBackend is None or type(self.backend) is not NativeBackend or \
                 sample_weight is not None or not _fused_xent(model._fused_loss) or \
                 type(x) is not np.ndarray or type(y) is not np.ndarray or \
                 x.dtype != np.float32 or y.dtype != np.float32 or \
@@ -144,7 +146,7 @@ def _softmax_xent(loss_fn, y, z):
     if not _fused_xent(loss_fn) or type(y) is not np.ndarray \
             or y.dtype != z.dtype or y.shape != z.shape or z.ndim != 2 or not len(z):
         return None
-    bk = get_backend()
+    bk = backend_of(z)
     if not y.flags.c_contiguous:
         y = np.ascontiguousarray(y)
     per_sample, lse = bk.softmax_cross_entropy(z, y)

@@ -6,6 +6,7 @@ import math
 import numpy as np
 
 from .. import creation
+from ..backend import to_numpy
 from ..tensor import Tensor
 
 
@@ -20,7 +21,7 @@ def as_array(data, dtype=None, what="x", many=False):
         return [as_array(d, dtype, what) for d in data]
     if isinstance(data, Tensor):
         data = data.data
-    arr = np.asarray(data)
+    arr = to_numpy(data)     # GPU arrays too: batches go to the model's device one by one
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{what} must hold numbers, got an array of dtype {arr.dtype}")
     if dtype is not None and arr.dtype != dtype:

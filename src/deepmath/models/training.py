@@ -5,11 +5,16 @@ One training step: forward in training mode, loss, backward to the trainable wei
 optimizer update in place. When the model ends with softmax (or sigmoid) and the loss is the
 matching cross-entropy, the step computes the logits and the fused softmax-cross-entropy
 kernel instead (same value, one pass, exact gradient softmax - y).
+
+On the GPU (`model.to('gpu')`, or a model built under `deepmath.device('gpu')`), the data stays
+NumPy: each batch is copied to the device as it enters the model, and `predict` copies the
+outputs back. Inside a step the only host reads are the loss and the predictions the metrics
+use (a batch's worth of values).
 """
 import numpy as np
 
 from .. import losses, metrics as metrics_module, optimizers
-from ..backend import get_backend
+from ..backend import _arrays, backend_of, to_numpy
 from ..tensor import Tensor, no_grad, run_backward
 from . import data as data_module
 from .chain_step import DenseChain
@@ -97,7 +102,7 @@ class Trainer:
     # ---- one batch -------------------------------------------------------------------------
     def _forward_loss(self, x, y, sample_weight, training):
         """(loss tensor, predictions array) of a batch; predictions after the activation."""
-        x = [Tensor(a) for a in x] if isinstance(x, list) else Tensor(x)
+        x = self._input_tensors(x)
         if self._fused_loss is not None:
             logits = self.call(x, training=training, logits=True)
             loss = self._fused_loss(y, logits, sample_weight=sample_weight)
@@ -105,12 +110,18 @@ class Trainer:
         y_pred = self.call(x, training=training)
         return self._loss_fn(y, y_pred, sample_weight=sample_weight), y_pred
 
+    def _input_tensors(self, x):
+        """A batch (array or list of arrays) as tensors on the model's device."""
+        device = self.device if _arrays.gpu is not None else None
+        return [Tensor(a, device=device) for a in x] if isinstance(x, list) else \
+            Tensor(x, device=device)
+
     def _predictions(self, out):
         """Probabilities from the forward output (the fused path returns logits)."""
         if self._fused_loss is None:
             return out.data
         head = self._head()._head_activation()
-        bk = get_backend()
+        bk = backend_of(out.data)
         return bk.softmax(out.data) if head == "softmax" else bk.sigmoid(out.data)
 
     def _train_batch(self, x, y, sample_weight, variables, chain=None):
@@ -293,9 +304,8 @@ class Trainer:
         return np.concatenate(outputs)
 
     def _predict_batch(self, x):
-        x = [Tensor(a) for a in x] if isinstance(x, list) else Tensor(x)
-        out = self.call(x, training=False)
-        return [o.data for o in out] if isinstance(out, list) else out.data
+        out = self.call(self._input_tensors(x), training=False)
+        return [to_numpy(o.data) for o in out] if isinstance(out, list) else to_numpy(out.data)
 
     # ---- single batches --------------------------------------------------------------------
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None,

@@ -1,35 +1,45 @@
 """What every op module shares: turning operands into tensors and building outputs."""
 import numbers
 
-import numpy as np
-
-from ..backend import get_backend
+from ..backend import _arrays, array_module as xp, device_of, to_device
 from ..tensor import Tensor
 
 make = Tensor._make
 
 
-def xp():
-    """The array module of the current backend."""
-    return get_backend().xp
-
-
 def as_tensor(x, like=None):
-    """`x` as a Tensor; a Python number takes the dtype of `like` (so float32 stays float32)."""
+    """`x` as a Tensor; a Python number takes the dtype of `like` (so float32 stays float32),
+    and any non-tensor operand is made on `like`'s device (a constant, as in PyTorch)."""
     if isinstance(x, Tensor):
         return x
     if like is not None and isinstance(x, (int, float)) and not isinstance(x, bool) \
             and like.dtype.kind == "f":
-        return make(np.asarray(x, dtype=like.dtype), "constant", (), None)
-    return Tensor(x)
+        return make(xp(like.data).asarray(x, dtype=like.dtype), "constant", (), None)
+    t = Tensor(x)
+    if like is not None and _arrays.gpu is not None and t.device != like.device:
+        t.data = to_device(t.data, like.device)
+    return t
 
 
-def pair(a, b):
-    """Both operands of a binary op as tensors."""
+def same_device(op_name, *tensors):
+    """Raise when the tensors live on different devices (free while no GPU is loaded)."""
+    if _arrays.gpu is None:
+        return
+    devices = [device_of(t.data) for t in tensors if t is not None]
+    if len(set(devices)) > 1:
+        raise ValueError(f"{op_name}: operands on different devices ({', '.join(devices)}); "
+                         "move them to one device with .to('cpu') or .to('gpu')")
+
+
+def pair(a, b, op_name):
+    """Both operands of the binary op `op_name` as tensors, on one device."""
     if isinstance(a, Tensor):
-        return a, as_tensor(b, a)
-    b = as_tensor(b)
-    return as_tensor(a, b), b
+        b = as_tensor(b, a)
+    else:
+        b = as_tensor(b)
+        a = as_tensor(a, b)
+    same_device(op_name, a, b)
+    return a, b
 
 
 def binary_data(op_name, func, a, b):
@@ -60,4 +70,4 @@ def expand_reduced(g, shape, axes, keepdims):
     """Broadcast a reduction's gradient `g` back to the input `shape`."""
     if not keepdims and axes:
         g = g.reshape([1 if i in axes else n for i, n in enumerate(shape)])
-    return xp().broadcast_to(g, shape)
+    return xp(g).broadcast_to(g, shape)

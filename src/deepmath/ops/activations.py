@@ -1,26 +1,26 @@
 """Activation functions (book, chapter "Réseau de neurones" and "Probabilités": Heaviside, σ,
 tanh, ReLU, softmax), written to stay finite for inputs of ±1000."""
-from ..backend import get_backend
+from ..backend import backend_of
 from ._base import as_tensor, make, normalize_axis, xp
 
 
 def tanh(x):
     """tanh(x); tanh' = 1 - tanh², computed from the output."""
     x = as_tensor(x)
-    bk = get_backend()
+    bk = backend_of(x.data)
     out = bk.tanh(x.data)
     return make(out, "tanh", (x,), lambda g: (bk.tanh_backward(out, g),))
 
 
 def _stable_sigmoid(X):
     """σ(X) for an array, finite for any input (the backend's kernel)."""
-    return get_backend().sigmoid(X)
+    return backend_of(X).sigmoid(X)
 
 
 def sigmoid(x):
     """σ(x) = 1/(1+e^(-x)); σ' = σ(1-σ), computed from the output."""
     x = as_tensor(x)
-    bk = get_backend()
+    bk = backend_of(x.data)
     out = bk.sigmoid(x.data)
     return make(out, "sigmoid", (x,), lambda g: (bk.sigmoid_backward(out, g),))
 
@@ -28,14 +28,14 @@ def sigmoid(x):
 def relu(x):
     """max(x, 0), with derivative 0 at 0 (as every framework)."""
     x = as_tensor(x)
-    X, bk = x.data, get_backend()
+    X, bk = x.data, backend_of(x.data)
     return make(bk.relu(X), "relu", (x,), lambda g: (bk.relu_backward(X, g),))
 
 
 def leaky_relu(x, negative_slope=0.01):
     """x for x > 0, negative_slope·x otherwise (PyTorch's default slope 0.01)."""
     x = as_tensor(x)
-    X, bk = x.data, get_backend()
+    X, bk = x.data, backend_of(x.data)
     return make(bk.leaky_relu(X, negative_slope), "leaky_relu", (x,),
                 lambda g: (bk.leaky_relu_backward(X, g, negative_slope),))
 
@@ -48,7 +48,7 @@ def gelu(x, approximate=False):
     Erratum: the book (line 9968) prints th(√(2/π) + 0.44715x³), which is off by up to 0.5
     from GELU; the form above is within 5e-4 of x·Φ(x)."""
     x = as_tensor(x)
-    X, bk = x.data, get_backend()
+    X, bk = x.data, backend_of(x.data)
     approx = bool(approximate) and approximate != "none"
     return make(bk.gelu(X, approx), "gelu", (x,), lambda g: (bk.gelu_backward(X, g, approx),))
 
@@ -56,7 +56,7 @@ def gelu(x, approximate=False):
 def softplus(x):
     """ln(1 + e^x), computed as max(x,0) + ln(1 + e^(-|x|)); derivative σ(x)."""
     x = as_tensor(x)
-    X, bk = x.data, get_backend()
+    X, bk = x.data, backend_of(x.data)
     return make(bk.softplus(X), "softplus", (x,), lambda g: (bk.softplus_backward(X, g),))
 
 
@@ -81,10 +81,10 @@ def softmax(x, axis=-1):
     x = as_tensor(x)
     axes = _check_axis(x, axis)
     if axes == (x.ndim - 1,):  # the usual case: the backend's row kernel
-        bk = get_backend()
+        bk = backend_of(x.data)
         out = bk.softmax(x.data)
         return make(out, "softmax", (x,), lambda g: (bk.softmax_backward(out, g),))
-    e = xp().exp(x.data - x.data.max(axis=axes, keepdims=True))
+    e = xp(x.data).exp(x.data - x.data.max(axis=axes, keepdims=True))
     out = e / e.sum(axis=axes, keepdims=True)
     return make(out, "softmax", (x,),
                 lambda g: (out * (g - (g * out).sum(axis=axes, keepdims=True)),))
@@ -95,13 +95,13 @@ def log_softmax(x, axis=-1):
     x = as_tensor(x)
     axes = _check_axis(x, axis)
     if axes == (x.ndim - 1,):
-        bk = get_backend()
+        bk = backend_of(x.data)
         out = bk.log_softmax(x.data)
         return make(out, "log_softmax", (x,), lambda g: (bk.log_softmax_backward(out, g),))
     shifted = x.data - x.data.max(axis=axes, keepdims=True)
-    out = shifted - xp().log(xp().exp(shifted).sum(axis=axes, keepdims=True))
+    out = shifted - xp(x.data).log(xp(x.data).exp(shifted).sum(axis=axes, keepdims=True))
     return make(out, "log_softmax", (x,),
-                lambda g: (g - xp().exp(out) * g.sum(axis=axes, keepdims=True),))
+                lambda g: (g - xp(out).exp(out) * g.sum(axis=axes, keepdims=True),))
 
 
 __all__ = ["tanh", "sigmoid", "relu", "leaky_relu", "gelu", "softplus", "heaviside",

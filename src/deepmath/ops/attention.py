@@ -17,11 +17,9 @@ outputs side by side (B, T, C); its backward writes dq | dk | dv into one (B, T,
 (the split, transposes and concatenation would otherwise be half a dozen graph nodes, each
 with full-size temporaries).
 """
-import numpy as np
-
-from ..backend import get_backend
+from ..backend import backend_of, to_device
 from ..tensor import Tensor
-from ._base import as_tensor, make, xp
+from ._base import as_tensor, make, same_device, xp
 
 
 def scaled_dot_product_attention(q, k, v, mask=None, causal=False, scale=None):
@@ -31,9 +29,10 @@ def scaled_dot_product_attention(q, k, v, mask=None, causal=False, scale=None):
     v = as_tensor(v, q)
     if isinstance(mask, Tensor):
         mask = mask.data
+    same_device("scaled_dot_product_attention", q, k, v)
     if mask is not None:
-        mask = np.asarray(mask)
-    bk = get_backend()
+        mask = to_device(mask, q.device)
+    bk = backend_of(q.data)
     out, lse = bk.attention_forward(q.data, k.data, v.data, mask, causal, scale)
 
     def backward(g):
@@ -53,15 +52,15 @@ def self_attention(qkv, n_head, causal=True, scale=None):
     b, t, c3 = qkv.shape
     d = c3 // (3 * n_head)
     heads = qkv.data.reshape(b, t, 3, n_head, d).transpose(2, 0, 3, 1, 4)   # (3, B, H, T, d)
-    q, k, v = (xp().ascontiguousarray(heads[i]) for i in range(3))
-    bk = get_backend()
+    m, bk = xp(qkv.data), backend_of(qkv.data)
+    q, k, v = (m.ascontiguousarray(heads[i]) for i in range(3))
     out, lse = bk.attention_forward(q, k, v, None, causal, scale)
-    y = xp().ascontiguousarray(out.transpose(0, 2, 1, 3)).reshape(b, t, c3 // 3)
+    y = m.ascontiguousarray(out.transpose(0, 2, 1, 3)).reshape(b, t, c3 // 3)
 
     def backward(g):
-        g = xp().ascontiguousarray(g.reshape(b, t, n_head, d).transpose(0, 2, 1, 3))
+        g = m.ascontiguousarray(g.reshape(b, t, n_head, d).transpose(0, 2, 1, 3))
         grads = bk.attention_backward(q, k, v, out, lse, g, None, causal, scale)
-        dqkv = xp().empty((b, t, 3, n_head, d), dtype=qkv.dtype)
+        dqkv = m.empty((b, t, 3, n_head, d), dtype=qkv.dtype)
         for i, gi in enumerate(grads):
             dqkv[:, :, i] = gi.transpose(0, 2, 1, 3)
         return (dqkv.reshape(b, t, c3),)

@@ -8,9 +8,9 @@ The forward and the three gradients are the backend's `conv2d_forward` / `conv2d
 (C kernels with the native backend, NumPy with the reference one); the bias and activation are
 fused into the forward kernel.
 """
-from ..backend import get_backend
+from ..backend import backend_of
 from ..backend.conv import _check, activation_code, apply_activation, conv2d_padding
-from ._base import as_tensor, make
+from ._base import as_tensor, make, same_device
 
 
 def conv2d(x, w, b=None, strides=1, padding="valid", dilation=1, activation=None):
@@ -30,7 +30,8 @@ def conv2d(x, w, b=None, strides=1, padding="valid", dilation=1, activation=None
                         + ("" if B is None else f", bias {B.dtype}"))
     code = activation_code(activation)
     conv2d_padding(X.shape[1:3], W.shape[:2], strides, padding, dilation)  # validates
-    bk = get_backend()
+    same_device("conv2d", x, w, b)
+    bk = backend_of(X)
     args = (strides, padding, dilation)
     parents = (x, w) if b is None else (x, w, b)
     needs_grad = any(p.requires_grad for p in parents)

@@ -6,9 +6,9 @@ backward on `dense_backward`: dZ from the saved output (or the pre-activation fo
 'gelu_tanh'), dX = dZ·wᵀ, dW = xᵀ·dZ, db = column sums of dZ.
 Activations: None/'linear', 'relu', 'sigmoid', 'tanh', 'gelu' (erf), 'gelu_tanh'.
 """
-from ..backend import get_backend
+from ..backend import backend_of
 from ..backend.gemm import SAVES_PREACT, check_activation
-from ._base import as_tensor, make
+from ._base import as_tensor, make, same_device
 
 
 def dense(x, w, b=None, activation=None):
@@ -25,7 +25,8 @@ def dense(x, w, b=None, activation=None):
                          f"({X.shape[-1]} != {W.shape[0]})")
     if Bias is not None and Bias.shape != (W.shape[1],):
         raise ValueError(f"dense: b has shape {Bias.shape}; expected ({W.shape[1]},)")
-    bk = get_backend()
+    same_device("dense", x, w, b)
+    bk = backend_of(X)
     if activation in SAVES_PREACT:
         saved = bk.dense_forward(X, W, Bias, None)
         out = bk.gelu(saved, activation == "gelu_tanh")

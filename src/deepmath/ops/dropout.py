@@ -9,7 +9,8 @@ import numbers
 import numpy as np
 
 from .. import creation
-from ._base import as_tensor, make, xp
+from ..backend import to_device
+from ._base import as_tensor, make
 
 
 def dropout(x, rate, noise_shape=None, rng=None, mask=None):
@@ -25,7 +26,7 @@ def dropout(x, rate, noise_shape=None, rng=None, mask=None):
         shape = x.shape if noise_shape is None else tuple(noise_shape)
         rng = creation._rng if rng is None else rng
         mask = rng.random(shape, dtype=x.dtype) >= rate
-    scaled = xp().asarray(mask).astype(x.dtype) * x.dtype.type(1.0 / (1.0 - rate))
+    scaled = to_device(mask, x.device).astype(x.dtype) * x.dtype.type(1.0 / (1.0 - rate))
     try:
         fits = np.broadcast_shapes(scaled.shape, x.shape) == x.shape
     except ValueError:

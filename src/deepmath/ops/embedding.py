@@ -6,18 +6,25 @@ the attention behind ChatGPT turns each token into a vector this way).
 
 The backward is a scatter-add. `numpy.add.at` does it, but one sparse product is 10 to 30
 times faster: with S the (V, N) matrix holding a 1 at (indices[p], p), dtable = S·dy, computed
-by SciPy's compiled CSC product (one pass over dy, no sort).
+by SciPy's compiled CSC product (one pass over dy, no sort). On the GPU: the module's
+scatter_add.
 """
 import numpy as np
 from scipy import sparse
 
+from ..backend import device_of, to_device
+from ..backend._arrays import index_add, is_device_array
 from ..tensor import Tensor
 from ._base import as_tensor, make, xp
 
 
-def _indices(indices, rows):
-    """Integer array of indices in [0, rows); floats must hold integers (Keras casts them)."""
-    data = indices.data if isinstance(indices, Tensor) else xp().asarray(indices)
+def _indices(indices, rows, device):
+    """Integer array of indices in [0, rows) on `device`; floats must hold integers (Keras
+    casts them)."""
+    data = indices.data if isinstance(indices, Tensor) else to_device(indices, device)
+    if device_of(data) != device:
+        raise ValueError(f"embedding: indices on the {device_of(data)} and the table on the "
+                         f"{device}; move them to one device")
     if data.dtype.kind not in "biuf":
         raise TypeError(f"embedding: indices must be integers, got dtype {data.dtype}")
     if data.size:
@@ -26,7 +33,7 @@ def _indices(indices, rows):
             bad = low if low < 0 else high
             raise IndexError(f"embedding: index {bad:g} is out of range for a table of {rows} "
                              f"rows (valid: 0 to {rows - 1})")
-    idx = data.astype(np.intp, copy=False)
+    idx = data.astype(xp(data).intp, copy=False)
     if data.dtype.kind == "f" and not (idx == data).all():
         raise ValueError("embedding: indices must be whole numbers, got fractional values")
     return idx
@@ -34,6 +41,10 @@ def _indices(indices, rows):
 
 def scatter_rows(idx, grad, rows):
     """(rows, D) array whose row v sums the rows of grad (N, D) where idx (N,) equals v."""
+    if is_device_array(grad):
+        out = xp(grad).zeros((rows, grad.shape[1]), dtype=grad.dtype)
+        index_add(out, idx, grad)
+        return out
     n = idx.shape[0]
     onehot = sparse.csc_matrix((np.ones(n, dtype=grad.dtype), idx, np.arange(n + 1)),
                                shape=(rows, n))
@@ -46,8 +57,8 @@ def embedding(indices, table):
     if table.ndim != 2:
         raise ValueError(f"embedding: the table must be 2-D (V, D), got shape {table.shape}")
     rows, dim = table.shape
-    idx = _indices(indices, rows)
-    out = xp().take(table.data, idx, axis=0)
+    idx = _indices(indices, rows, table.device)
+    out = xp(table.data).take(table.data, idx, axis=0)
 
     def backward(g):
         return (scatter_rows(idx.reshape(-1), g.reshape(-1, dim), rows),)

@@ -1,6 +1,6 @@
 """Matrix product, batched and broadcast as `numpy.matmul` (book, chapter "Tenseurs"):
 for C = A·B, dA = dC·Bᵀ and dB = Aᵀ·dC, summed over broadcast batch dimensions."""
-from ..backend import get_backend
+from ..backend import backend_of
 from ..tensor import _unbroadcast
 from ._base import make, pair, xp
 
@@ -16,10 +16,10 @@ def _check(A, B):
 
 
 def matmul(a, b):
-    a, b = pair(a, b)
+    a, b = pair(a, b, "matmul")
     A, B = a.data, b.data
     _check(A, B)
-    bk = get_backend()
+    bk = backend_of(A)
     try:
         out = bk.matmul(A, B)
     except ValueError:
@@ -29,7 +29,7 @@ def matmul(a, b):
     def backward(g):
         if A.ndim == 1 and B.ndim == 1:
             return g * B, g * A
-        m = xp()
+        m = xp(g)
         A2 = A[None, :] if A.ndim == 1 else A          # (..., m, k)
         B2 = B[:, None] if B.ndim == 1 else B          # (..., k, n)
         G = m.expand_dims(g, -2) if A.ndim == 1 else g  # (..., m, n)

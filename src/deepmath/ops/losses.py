@@ -4,11 +4,9 @@ argument order `loss(y_true, y_pred)` and Keras' numerics (probabilities clipped
 
 `reduction`: 'mean' (Keras' default: mean of the per-sample losses), 'sum', or 'none' (the
 per-sample losses: the last axis is reduced when y has two or more axes)."""
-import numpy as np
-
 from . import activations, reduce, shape, unary
-from ._base import as_tensor, make, xp
-from ..backend import get_backend
+from ._base import as_tensor, make, same_device, xp
+from ..backend import backend_of, device_of, to_device
 from ..tensor import Tensor
 
 EPSILON = 1e-7
@@ -18,6 +16,7 @@ def _align(name, y_true, y_pred):
     """Tensors of one shape; a (N,) target against (N, 1) predictions is reshaped, as Keras."""
     y_pred = as_tensor(y_pred)
     y_true = as_tensor(y_true, y_pred)
+    same_device(name, y_true, y_pred)
     if y_true.shape != y_pred.shape:
         if y_pred.ndim == y_true.ndim + 1 and y_pred.shape[-1] == 1:
             y_true = shape.reshape(y_true, y_pred.shape)
@@ -62,7 +61,7 @@ def mean_squared_logarithmic_error(y_true, y_pred, reduction="mean"):
 
 def _binary_from_logits(y, z):
     """max(z,0) - z·y + ln(1 + e^(-|z|)); d/dz = σ(z) - y, d/dy = -z."""
-    m, Z, Y = xp(), z.data, y.data
+    m, Z, Y = xp(z.data), z.data, y.data
     out = m.maximum(Z, 0) - Z * Y + m.log1p(m.exp(-m.abs(Z)))
     return make(out, "binary_crossentropy_logits", (y, z),
                 lambda g: (-g * Z, g * (activations._stable_sigmoid(Z) - Y)))
@@ -99,7 +98,7 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1, reducti
 def _categorical_from_logits(y, z, reduction):
     """-Σ_j y_j (z_j - ln Σ_k e^(z_k)) over the last axis, fused (backend kernel):
     d/dz = softmax(z)·Σ_j y_j - y (softmax - y for one-hot targets), d/dy = -log_softmax(z)."""
-    bk, m = get_backend(), xp()
+    bk, m = backend_of(z.data), xp(z.data)
     Z, Y = m.ascontiguousarray(z.data), m.ascontiguousarray(y.data)
     if Y.dtype != Z.dtype:  # e.g. integer one-hot targets: compute in the logits' float type
         Y = Y.astype(m.result_type(Y.dtype, Z.dtype))
@@ -121,7 +120,7 @@ def _reduced_node(op, per_sample, parents, backward, reduction):
         return make(per_sample, op, parents, backward)
     if reduction not in ("mean", "sum"):
         raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
-    m = xp()
+    m = xp(per_sample)
     if reduction == "sum":
         value, scale = per_sample.sum(), 1.0
     else:
@@ -138,10 +137,14 @@ def _reduce_classes(per_sample, reduction):
     return _reduce(shape.reshape(per_sample, -1), reduction)
 
 
-def _labels(y_true, n_classes, batch_shape, kernel_checks_range=False):
+def _labels(y_true, n_classes, batch_shape, device, kernel_checks_range=False):
     """Integer labels of shape `batch_shape`, checked to lie in [0, n_classes) (by the fused
     kernel itself when `kernel_checks_range`)."""
-    labels = y_true.data if isinstance(y_true, Tensor) else np.asarray(y_true)
+    labels = y_true.data if isinstance(y_true, Tensor) else to_device(y_true, device)
+    if device_of(labels) != device:
+        raise ValueError(f"sparse_categorical_crossentropy: labels on the {device_of(labels)} "
+                         f"and predictions on the {device}; move them to one device")
+    m = xp(labels)
     if kernel_checks_range and labels.dtype.kind in "iu" and labels.shape == batch_shape:
         return labels
     if labels.shape != batch_shape:
@@ -151,12 +154,12 @@ def _labels(y_true, n_classes, batch_shape, kernel_checks_range=False):
             raise ValueError(f"sparse_categorical_crossentropy: labels of shape {labels.shape} "
                              f"do not match predictions of batch shape {batch_shape}")
     if labels.dtype.kind == "f":
-        if not (labels == np.floor(labels)).all():
+        if not (labels == m.floor(labels)).all():
             raise ValueError("sparse_categorical_crossentropy: labels must be integers")
     elif labels.dtype.kind not in "iu":
         raise TypeError(f"sparse_categorical_crossentropy: labels must be integers, "
                         f"got dtype {labels.dtype}")
-    labels = labels.astype(np.int64)
+    labels = labels.astype(m.int64)
     if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
         bad = labels.min() if labels.min() < 0 else labels.max()
         raise ValueError(f"sparse_categorical_crossentropy: label {bad} is out of range for "
@@ -168,17 +171,18 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1,
                                     reduction="mean"):
     """-ln p[label]: categorical cross-entropy with integer labels instead of one-hot."""
     p = _class_axis_last("sparse_categorical_crossentropy", as_tensor(y_pred), axis)
-    labels = _labels(y_true, p.shape[-1], p.shape[:-1], kernel_checks_range=from_logits)
+    labels = _labels(y_true, p.shape[-1], p.shape[:-1], p.device,
+                     kernel_checks_range=from_logits)
     if from_logits:
         return _sparse_from_logits(p, labels, reduction)
     log_p = unary.log(shape.clip(p / reduce.sum(p, -1, keepdims=True), EPSILON, 1 - EPSILON))
-    picked = shape.getitem(log_p, tuple(np.indices(labels.shape)) + (labels,))
+    picked = shape.getitem(log_p, tuple(xp(labels).indices(labels.shape)) + (labels,))
     return _reduce_classes(-picked, reduction)
 
 
 def _sparse_from_logits(z, labels, reduction):
     """ln Σ_j e^(z_j) - z[label], fused (backend kernel): d/dz = softmax(z) - one_hot(label)."""
-    bk, m = get_backend(), xp()
+    bk, m = backend_of(z.data), xp(z.data)
     Z = m.ascontiguousarray(z.data)
     labels = m.ascontiguousarray(labels)
     out, lse = bk.sparse_softmax_cross_entropy(Z, labels)

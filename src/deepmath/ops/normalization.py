@@ -15,9 +15,9 @@ import math
 
 import numpy as np
 
-from ..backend import get_backend
+from ..backend import backend_of
 from ..tensor import Tensor
-from ._base import as_tensor, make, normalize_axis, xp
+from ._base import as_tensor, make, normalize_axis, same_device, xp
 
 
 def _broadcast_shape(shape, axes):
@@ -35,6 +35,7 @@ def _params(x, gamma, beta, param_axes):
             raise ValueError(f"normalization: {name} has shape {p.shape}, expected "
                              f"{tuple(x.shape[i] for i in param_axes)} for an input of "
                              f"shape {x.shape}")
+        same_device("normalization", x, p)
         tensors.append(p)
         arrays.append(None if p is None else p.data.reshape(shape).astype(x.dtype, copy=False))
     return tensors, arrays
@@ -56,7 +57,7 @@ def _normalize(op, x, gamma, beta, axes, param_axes, epsilon):
     """y = γ·x̂ + β with statistics over `axes`; returns (y, μ, σ²), μ and σ² keepdims.
     In place where it can: every fresh array of this size costs as much as a pass over it."""
     (gamma, beta), (G, B) = _params(x, gamma, beta, param_axes)
-    X, np_ = x.data, xp()
+    X, np_ = x.data, xp(x.data)
     mean = X.mean(axis=axes, keepdims=True)
     xhat = X - mean
     out = xhat * xhat                          # (x - μ)², then the output's buffer
@@ -106,7 +107,7 @@ def _layer_norm_last_axis(x, gamma, beta, epsilon):
     (gamma, beta), (G, B) = _params(x, gamma, beta, (x.ndim - 1,))
     G = None if G is None else G.reshape(-1)
     B = None if B is None else B.reshape(-1)
-    bk, X = get_backend(), x.data
+    bk, X = backend_of(x.data), x.data
     y, mean, rstd = bk.layer_norm_forward(X, G, B, epsilon)
 
     def backward(g):
@@ -158,7 +159,7 @@ def _batch_norm_inference(x, mean, var, gamma, beta, feature, reduce, epsilon):
         raise ValueError(f"batch_norm: moving statistics of shapes {mean.shape} and "
                          f"{var.shape} do not match {X.shape[feature[0]]} features")
     mean = mean.reshape(shape).astype(X.dtype, copy=False)
-    rstd = 1.0 / xp().sqrt(var.reshape(shape).astype(X.dtype, copy=False) + epsilon)
+    rstd = 1.0 / xp(X).sqrt(var.reshape(shape).astype(X.dtype, copy=False) + epsilon)
     scale = rstd if G is None else G * rstd
     out = X * scale
     out -= mean * scale

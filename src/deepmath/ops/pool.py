@@ -7,17 +7,17 @@
 (windows inside the input; a pool larger than the input raises ValueError) or 'same'
 (out = ceil(in / stride), padded cells ignored: average divides by the cells inside the input).
 Max pooling: ties go to the first maximum in row-major window order (its gradient goes there
-only), NaN propagates. The kernels are `get_backend().max_pool2d_forward` etc. (see
+only), NaN propagates. The kernels are `backend_of(x).max_pool2d_forward` etc. (see
 deepmath/backend/pool.py).
 """
-from ..backend import get_backend
+from ..backend import backend_of
 from ._base import as_tensor, make
 
 
 def max_pool2d(x, pool_size=2, strides=None, padding="valid"):
     """Max over each pool_size window of x (N, H, W, C), moved by strides."""
     x = as_tensor(x)
-    bk, shape = get_backend(), x.shape
+    bk, shape = backend_of(x.data), x.shape
     out, argmax = bk.max_pool2d_forward(x.data, pool_size, strides, padding)
 
     def backward(g):
@@ -28,7 +28,7 @@ def max_pool2d(x, pool_size=2, strides=None, padding="valid"):
 def avg_pool2d(x, pool_size=2, strides=None, padding="valid"):
     """Mean over each pool_size window of x (N, H, W, C), moved by strides."""
     x = as_tensor(x)
-    bk, shape = get_backend(), x.shape
+    bk, shape = backend_of(x.data), x.shape
     out = bk.avg_pool2d_forward(x.data, pool_size, strides, padding)
 
     def backward(g):

@@ -4,7 +4,9 @@ import numbers
 
 import numpy as np
 
-from ._base import as_tensor, make, normalize_axis, pair, xp
+from ..backend import device_of, to_device
+from ..backend._arrays import index_add
+from ._base import as_tensor, make, normalize_axis, pair, same_device, xp
 from ..tensor import Tensor
 
 
@@ -66,15 +68,16 @@ def concatenate(tensors, axis=0):
     if not tensors:
         raise ValueError("concatenate needs at least one tensor")
     try:
-        out = xp().concatenate([t.data for t in tensors], axis=axis)
+        same_device("concatenate", *tensors)
+        out = xp(tensors[0].data).concatenate([t.data for t in tensors], axis=axis)
     except ValueError as err:
         shapes = ", ".join(str(t.shape) for t in tensors)
         raise ValueError(f"concatenate along axis {axis}: shapes {shapes} do not fit "
                          f"({err})") from None
     ax = axis % out.ndim
-    bounds = np.cumsum([t.shape[ax] for t in tensors])[:-1]
+    bounds = np.cumsum([t.shape[ax] for t in tensors])[:-1].tolist()
     return make(out, "concatenate", tuple(tensors),
-                lambda g: tuple(xp().split(g, bounds, axis=ax)))
+                lambda g: tuple(xp(g).split(g, bounds, axis=ax)))
 
 
 def stack(tensors, axis=0):
@@ -85,10 +88,11 @@ def stack(tensors, axis=0):
     shapes = {t.shape for t in tensors}
     if len(shapes) > 1:
         raise ValueError(f"stack needs tensors of one shape, got {sorted(shapes)}")
-    out = xp().stack([t.data for t in tensors], axis=axis)
+    same_device("stack", *tensors)
+    out = xp(tensors[0].data).stack([t.data for t in tensors], axis=axis)
     ax = axis % out.ndim
     return make(out, "stack", tuple(tensors),
-                lambda g: tuple(xp().moveaxis(g, ax, 0)))
+                lambda g: tuple(xp(g).moveaxis(g, ax, 0)))
 
 
 def pad(x, pad_width, constant_values=0):
@@ -97,23 +101,27 @@ def pad(x, pad_width, constant_values=0):
     widths = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (x.ndim, 2))
     if (widths < 0).any():
         raise ValueError(f"pad widths must be non-negative, got {pad_width}")
-    out = xp().pad(x.data, widths.tolist(), mode="constant", constant_values=constant_values)
+    out = xp(x.data).pad(x.data, widths.tolist(), mode="constant", constant_values=constant_values)
     crop = tuple(slice(int(lo), int(lo) + n) for (lo, _), n in zip(widths, x.shape))
     return make(out, "pad", (x,), lambda g: (g[crop],))
 
 
-def _plain_index(index):
-    """The index with tensors turned into arrays; also whether it has integer/bool arrays."""
+def _plain_index(index, device):
+    """The index with tensors turned into arrays (index arrays on `device`); also whether it
+    has integer/bool arrays."""
     items = index if isinstance(index, tuple) else (index,)
     items = tuple(i.data if isinstance(i, Tensor) else i for i in items)
-    advanced = any(isinstance(i, (list, xp().ndarray)) for i in items)
+    if device == "gpu":
+        items = tuple(to_device(i, device) if isinstance(i, (list, np.ndarray)) else i
+                      for i in items)
+    advanced = any(isinstance(i, list) or getattr(i, "ndim", 0) for i in items)
     return (items if isinstance(index, tuple) else items[0]), advanced
 
 
 def getitem(x, index):
     """x[index] with NumPy semantics; repeated indices accumulate their gradients."""
     x = as_tensor(x)
-    index, advanced = _plain_index(index)
+    index, advanced = _plain_index(index, x.device)
     try:
         out = x.data[index]
     except IndexError as err:
@@ -121,9 +129,9 @@ def getitem(x, index):
                          f"{err}") from None
 
     def backward(g):
-        full = xp().zeros(x.shape, dtype=g.dtype)
+        full = xp(g).zeros(x.shape, dtype=g.dtype)
         if advanced:
-            xp().add.at(full, index, g)
+            index_add(full, index, g)
         else:
             full[index] = g
         return (full,)
@@ -132,17 +140,18 @@ def getitem(x, index):
 
 def where(condition, a, b):
     """Entries of a where condition holds, of b elsewhere (condition is not differentiated)."""
-    cond = condition.data if isinstance(condition, Tensor) else xp().asarray(condition)
+    a, b = pair(a, b, "where")
+    cond = condition.data if isinstance(condition, Tensor) else \
+        to_device(condition, device_of(a.data))
     cond = cond.astype(bool, copy=False)
-    a, b = pair(a, b)
+    m = xp(a.data)
     try:
-        out = xp().where(cond, a.data, b.data)
+        out = m.where(cond, a.data, b.data)
     except ValueError:
         raise ValueError(f"where: shapes {cond.shape}, {a.shape} and {b.shape} do not "
                          "broadcast together") from None
-    zero = xp().zeros((), dtype=out.dtype)
-    return make(out, "where", (a, b),
-                lambda g: (xp().where(cond, g, zero), xp().where(cond, zero, g)))
+    zero = m.zeros((), dtype=out.dtype)
+    return make(out, "where", (a, b), lambda g: (m.where(cond, g, zero), m.where(cond, zero, g)))
 
 
 def clip(x, low=None, high=None):
@@ -151,8 +160,8 @@ def clip(x, low=None, high=None):
     if low is None and high is None:
         raise ValueError("clip needs low or high")
     X = x.data
-    out = xp().clip(X, low, high)
-    inside = xp().ones(X.shape, dtype=bool)
+    out = xp(X).clip(X, low, high)
+    inside = xp(X).ones(X.shape, dtype=bool)
     if low is not None:
         inside &= X >= low
     if high is not None:
@@ -166,7 +175,7 @@ _COMPARE = {"lt": np.less, "le": np.less_equal, "gt": np.greater, "ge": np.great
 
 def compare(a, b, how):
     """Elementwise comparison: a bool tensor, outside the graph."""
-    a, b = pair(a, b)
+    a, b = pair(a, b, "comparison")
     try:
         return Tensor(_COMPARE[how](a.data, b.data), dtype=bool)
     except ValueError:

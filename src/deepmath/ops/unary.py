@@ -15,13 +15,13 @@ def _unary(name, forward, derivative):
     return op
 
 
-exp = _unary("exp", lambda x: xp().exp(x), lambda x, y: y)
-log = _unary("log", lambda x: xp().log(x), lambda x, y: 1 / x)
-sqrt = _unary("sqrt", lambda x: xp().sqrt(x), lambda x, y: 0.5 / y)
-abs = _unary("abs", lambda x: xp().abs(x), lambda x, y: xp().sign(x))
-sin = _unary("sin", lambda x: xp().sin(x), lambda x, y: xp().cos(x))
-cos = _unary("cos", lambda x: xp().cos(x), lambda x, y: -xp().sin(x))
-tan = _unary("tan", lambda x: xp().tan(x), lambda x, y: 1 + y * y)
+exp = _unary("exp", lambda x: xp(x).exp(x), lambda x, y: y)
+log = _unary("log", lambda x: xp(x).log(x), lambda x, y: 1 / x)
+sqrt = _unary("sqrt", lambda x: xp(x).sqrt(x), lambda x, y: 0.5 / y)
+abs = _unary("abs", lambda x: xp(x).abs(x), lambda x, y: xp(x).sign(x))
+sin = _unary("sin", lambda x: xp(x).sin(x), lambda x, y: xp(x).cos(x))
+cos = _unary("cos", lambda x: xp(x).cos(x), lambda x, y: -xp(x).sin(x))
+tan = _unary("tan", lambda x: xp(x).tan(x), lambda x, y: 1 + y * y)
 
 
 def square(x):
