@@ -129,3 +129,26 @@ def scatter_add(a, index, values):
     """cupyx.scatter_add's stand-in: a[index] += values, repeated indices accumulating."""
     np.add.at(_to_host(a, "scatter_add"), _to_host(index, "scatter_add"),
               _to_host(values, "scatter_add"))
+
+
+class NoReadBack:
+    """Inside: reading a fake device array back to the host (float(), bool(), .get()…) raises,
+    as a check that no host synchronisation happens."""
+
+    NAMES = ("__float__", "__int__", "__bool__", "item", "tolist", "get")
+
+    def __enter__(self):
+        self.saved = {n: DeviceArray.__dict__.get(n) for n in self.NAMES}
+
+        def refuse(self, *args, **kwargs):
+            raise AssertionError("a device array was read back to the host")
+        for n in self.NAMES:
+            setattr(DeviceArray, n, refuse)
+        return self
+
+    def __exit__(self, *exc):
+        for n, f in self.saved.items():
+            if f is None:
+                delattr(DeviceArray, n)
+            else:
+                setattr(DeviceArray, n, f)

@@ -327,6 +327,42 @@ def test_gpt_trains_and_checkpoints_on_the_gpu(fake_gpu, tmp_path):
     assert resumed.model.device == "cpu" and resumed.it == 2
 
 
+def test_gpt_step_waits_for_the_gpu_only_to_read_the_loss(fake_gpu):
+    from deepmath.gpt import GPT, GPTConfig
+    from deepmath.gpt.train import TrainConfig, make_optimizer
+    from deepmath.tensor import run_backward
+    import fakecupy
+    config = GPTConfig(vocab_size=11, block_size=8, n_layer=1, n_head=2, n_embd=8)
+    model = GPT(config).to("gpu")
+    opt = make_optimizer(model, TrainConfig(grad_clip=1.0))
+    x, y = RNG.integers(0, 11, (2, 8)), RNG.integers(0, 11, (2, 8))
+    with fakecupy.NoReadBack():
+        _, loss = model(x, y)
+        grads = run_backward([loss], [None], inputs=model.parameters())
+        opt.apply(grads, model.parameters())
+    assert np.isfinite(float(loss.data))
+
+
+def test_keras_step_waits_for_the_gpu_only_to_read_the_logs(fake_gpu, monkeypatch):
+    import fakecupy
+    model = _cnn().to("gpu")
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    x = RNG.normal(size=(8, 8, 8, 1)).astype(np.float32)
+    y = RNG.integers(0, 3, 8)
+    model.fit(x, y, epochs=1, verbose=0)        # builds the metrics
+    reads = []
+    original = fakecupy.DeviceArray.__float__
+
+    def counted(self):
+        reads.append(self.shape)
+        return original(self)
+    with fakecupy.NoReadBack():
+        monkeypatch.setattr(fakecupy.DeviceArray, "__float__", counted)
+        model.train_on_batch(x, y)
+    assert reads == [(), ()]                   # the logs: the loss and the accuracy
+
+
 # ---- a real GPU ---------------------------------------------------------------------------------
 
 @pytest.fixture

@@ -72,7 +72,7 @@ def _variables(dtype, device_module=None):
 def _steps(opt, vs, n, gpu=None, grads_on_host=False):
     """n steps; the gradients are computed on the host and given on the variables' device.
     `grads_on_host`: the host copy of a fake device array is its NumPy view (no .get(), so
-    that `_NoReadBack` checks the optimizer alone)."""
+    that `fakecupy.NoReadBack` checks the optimizer alone)."""
     for _ in range(n):
         if grads_on_host:
             hosts = [np.asarray(v.data.view(np.ndarray)) for v in vs]
@@ -97,7 +97,7 @@ def test_optimizer_on_device_matches_cpu(gpu, case, dtype):
     cpu_vars, gpu_vars = _variables(dtype), _variables(dtype, fake_gpu)
     _steps(cpu_opt, cpu_vars, 3)
     _steps(gpu_opt, gpu_vars, 1, fake_gpu)
-    with _NoReadBack():          # a step never waits for the device
+    with fakecupy.NoReadBack():          # a step never waits for the device
         _steps(gpu_opt, gpu_vars, 2, fake_gpu, grads_on_host=True)
     rtol = 1e-6 if dtype == np.float32 else 1e-12
     for c, g in zip(cpu_vars, gpu_vars):
@@ -403,29 +403,6 @@ METRIC_CASES = [
 METRIC_IDS = [case[0] for case in METRIC_CASES]
 
 
-class _NoReadBack:
-    """Inside: reading a fake device array back to the host (float(), bool(), .get()…) raises,
-    as a check that no host synchronisation happens."""
-
-    NAMES = ("__float__", "__int__", "__bool__", "item", "tolist", "get")
-
-    def __enter__(self):
-        self.saved = {n: fakecupy.DeviceArray.__dict__.get(n) for n in self.NAMES}
-
-        def refuse(self, *args, **kwargs):
-            raise AssertionError("a device array was read back to the host")
-        for n in self.NAMES:
-            setattr(fakecupy.DeviceArray, n, refuse)
-        return self
-
-    def __exit__(self, *exc):
-        for n, f in self.saved.items():
-            if f is None:
-                delattr(fakecupy.DeviceArray, n)
-            else:
-                setattr(fakecupy.DeviceArray, n, f)
-
-
 def _batches(y_true, y_pred):
     half = len(y_pred) // 2
     return [(y_true[:half], y_pred[:half], WEIGHTS[:half]),
@@ -456,7 +433,7 @@ def test_metric_on_device_matches_cpu(fake_gpu, name, make, y_true, y_pred, dtyp
         if checks_labels:
             gpu.update_state(t, p, sample_weight=w if weighted else None)
             continue
-        with _NoReadBack():
+        with fakecupy.NoReadBack():
             gpu.update_state(t, p, sample_weight=w if weighted else None)
     value = gpu.result()
     assert type(value) is float and type(expected) is float

@@ -210,7 +210,9 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1,
                                     reduction="none"):
     """-ln p[label] with integer labels of shape (N,) or (N, 1)."""
     y_pred = as_tensor(y_pred)
-    labels = _array(y_true, y_pred)
+    # host labels stay on the host: checked there, copied by the kernel (no wait for the GPU)
+    labels = _array(y_true, y_pred) if isinstance(y_true, Tensor) or is_device_array(y_true) \
+        else np.asarray(y_true)
     if y_pred.ndim:  # (a scalar y_pred is refused by deepmath.ops)
         axis %= y_pred.ndim
         batch_shape = y_pred.shape[:axis] + y_pred.shape[axis + 1:]

@@ -189,16 +189,17 @@ def check_labels(labels, batch_shape, n_classes, name="sparse_softmax_cross_entr
 
 def sparse_softmax_cross_entropy_reference(logits, labels):
     _need_axis(logits, "sparse_softmax_cross_entropy")
-    labels = check_labels(labels, logits.shape[:-1], logits.shape[-1])
+    labels = array_module(logits).asarray(check_labels(labels, logits.shape[:-1],
+                                                        logits.shape[-1]))
     lse = _lse(logits)
     picked = array_module(logits, labels).take_along_axis(logits, labels[..., None], -1)
     return (lse - picked)[..., 0], lse[..., 0]
 
 
 def sparse_softmax_cross_entropy_backward_reference(logits, labels, lse, grad):
-    labels = check_labels(labels, logits.shape[:-1], logits.shape[-1],
-                          "sparse_softmax_cross_entropy_backward")
-    xp = array_module(logits, labels, lse, grad)
+    xp = array_module(logits, lse, grad)
+    labels = xp.asarray(check_labels(labels, logits.shape[:-1], logits.shape[-1],
+                                     "sparse_softmax_cross_entropy_backward"))
     p = xp.exp(logits - lse[..., None])
     rows = tuple(xp.indices(labels.shape)) + (labels,)
     p[rows] -= 1

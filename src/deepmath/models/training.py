@@ -8,8 +8,8 @@ kernel instead (same value, one pass, exact gradient softmax - y).
 
 On the GPU (`model.to('gpu')`, or a model built under `deepmath.device('gpu')`), the data stays
 NumPy: each batch is copied to the device as it enters the model, and `predict` copies the
-outputs back. Inside a step the only host reads are the loss and the predictions the metrics
-use (a batch's worth of values).
+outputs back. Inside a step the only host reads are the values the logs show (the loss and
+each metric's running value, 0-d arrays); labels are checked on the host before they go over.
 """
 import numpy as np
 

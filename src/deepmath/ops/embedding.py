@@ -20,11 +20,15 @@ from ._base import as_tensor, make, xp
 
 def _indices(indices, rows, device):
     """Integer array of indices in [0, rows) on `device`; floats must hold integers (Keras
-    casts them)."""
-    data = indices.data if isinstance(indices, Tensor) else to_device(indices, device)
-    if device_of(data) != device:
-        raise ValueError(f"embedding: indices on the {device_of(data)} and the table on the "
-                         f"{device}; move them to one device")
+    casts them). Host indices of a GPU table are checked on the host, then copied over (no
+    wait for the GPU); an index Tensor must be on the table's device."""
+    if isinstance(indices, Tensor):
+        data = indices.data
+        if device_of(data) != device:
+            raise ValueError(f"embedding: indices on the {device_of(data)} and the table on "
+                             f"the {device}; move them to one device")
+    else:
+        data = indices if device_of(indices) == "gpu" else np.asarray(indices)
     if data.dtype.kind not in "biuf":
         raise TypeError(f"embedding: indices must be integers, got dtype {data.dtype}")
     if data.size:
@@ -36,7 +40,7 @@ def _indices(indices, rows, device):
     idx = data.astype(xp(data).intp, copy=False)
     if data.dtype.kind == "f" and not (idx == data).all():
         raise ValueError("embedding: indices must be whole numbers, got fractional values")
-    return idx
+    return to_device(idx, device)
 
 
 def scatter_rows(idx, grad, rows):

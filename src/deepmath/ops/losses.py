@@ -4,9 +4,11 @@ argument order `loss(y_true, y_pred)` and Keras' numerics (probabilities clipped
 
 `reduction`: 'mean' (Keras' default: mean of the per-sample losses), 'sum', or 'none' (the
 per-sample losses: the last axis is reduced when y has two or more axes)."""
+import numpy as np
+
 from . import activations, reduce, shape, unary
 from ._base import as_tensor, make, same_device, xp
-from ..backend import backend_of, device_of, to_device
+from ..backend import backend_of, device_of
 from ..tensor import Tensor
 
 EPSILON = 1e-7
@@ -139,11 +141,17 @@ def _reduce_classes(per_sample, reduction):
 
 def _labels(y_true, n_classes, batch_shape, device, kernel_checks_range=False):
     """Integer labels of shape `batch_shape`, checked to lie in [0, n_classes) (by the fused
-    kernel itself when `kernel_checks_range`)."""
-    labels = y_true.data if isinstance(y_true, Tensor) else to_device(y_true, device)
-    if device_of(labels) != device:
-        raise ValueError(f"sparse_categorical_crossentropy: labels on the {device_of(labels)} "
-                         f"and predictions on the {device}; move them to one device")
+    kernel itself when `kernel_checks_range`). Labels given as an array stay where they are:
+    host labels of GPU predictions are checked on the host (no wait for the GPU) and copied
+    over by the kernel; a label Tensor must be on the predictions' device."""
+    if isinstance(y_true, Tensor):
+        labels = y_true.data
+        if device_of(labels) != device:
+            raise ValueError(f"sparse_categorical_crossentropy: labels on the "
+                             f"{device_of(labels)} and predictions on the {device}; move them "
+                             "to one device")
+    else:
+        labels = y_true if device_of(y_true) == "gpu" else np.asarray(y_true)
     m = xp(labels)
     if kernel_checks_range and labels.dtype.kind in "iu" and labels.shape == batch_shape:
         return labels
@@ -184,7 +192,7 @@ def _sparse_from_logits(z, labels, reduction):
     """ln Σ_j e^(z_j) - z[label], fused (backend kernel): d/dz = softmax(z) - one_hot(label)."""
     bk, m = backend_of(z.data), xp(z.data)
     Z = m.ascontiguousarray(z.data)
-    labels = m.ascontiguousarray(labels)
+    labels = xp(labels).ascontiguousarray(labels)
     out, lse = bk.sparse_softmax_cross_entropy(Z, labels)
 
     def backward(g):
