@@ -17,7 +17,7 @@ CPU, the same number).
 import numpy as np
 
 from . import losses
-from .backend import array_module, is_device_array, to_device, to_numpy
+from .backend import _arrays, array_module, is_device_array, to_device, to_numpy
 from .layers.base import to_snake_case
 from .tensor import Tensor
 
@@ -26,6 +26,8 @@ def _array(x, like=None):
     """x's array (a Tensor's data, a GPU array kept there); with `like`, on like's device."""
     if isinstance(x, Tensor):
         x = x.data
+    if _arrays.gpu is None:     # no GPU loaded: everything is NumPy
+        return np.asarray(x)
     if is_device_array(x):
         return x if like is None or is_device_array(like) else to_numpy(x)
     x = np.asarray(x)
@@ -41,7 +43,9 @@ def _pair(y_true, y_pred):
 def _add(total, value):
     """A running total plus a batch's 0-d sum: a float on the CPU, a 0-d array on the GPU
     (no read-back per batch)."""
-    return total + value if is_device_array(value) else total + float(value)
+    if _arrays.gpu is not None and is_device_array(value):
+        return total + value
+    return total + float(value)
 
 
 def _same_rank(a, b):

@@ -41,7 +41,7 @@ import warnings
 import numpy as np
 
 from . import schedules
-from .backend import array_module, backend_of, device_of, is_device_array, to_numpy
+from .backend import _arrays, array_module, backend_of, device_of, is_device_array, to_numpy
 from .layers.base import to_snake_case, unique_name
 from .schedules import LearningRateSchedule
 from .tensor import Tensor
@@ -187,7 +187,8 @@ class Optimizer:
         entry = self._state.get(id(variable))
         if entry is None:
             entry = self._state[id(variable)] = self._new_entry(variable)
-        elif entry[1] and is_device_array(entry[1][0]) != is_device_array(variable.data):
+        elif _arrays.gpu is not None and entry[1] and \
+                is_device_array(entry[1][0]) != is_device_array(variable.data):
             # the variable was moved (`model.to(device)`): its slots follow it, once
             slots = tuple(_slot_array(s, variable.data) for s in entry[1])
             entry = self._state[id(variable)] = (entry[0], slots, entry[2])
@@ -286,15 +287,8 @@ class Optimizer:
         param = variable.data
         if isinstance(g, Tensor):
             g = g.data
-        on_gpu = is_device_array(param)
-        if (isinstance(g, np.ndarray) or is_device_array(g)) and is_device_array(g) != on_gpu:
-            raise ValueError(f"{type(self).__name__}: the gradient of {_label(variable)} is on "
-                             f"the {device_of(g)} but the variable on the {device_of(param)}; "
-                             f"move the gradient to the {device_of(param)} (.to("
-                             f"'{device_of(param)}')) or the variable to the {device_of(g)}")
-        if on_gpu:
-            if not is_device_array(g) or g.dtype != param.dtype or not g.flags.c_contiguous:
-                g = array_module(param).asarray(g, dtype=param.dtype, order="C")
+        if _arrays.gpu is not None and (is_device_array(param) or is_device_array(g)):
+            g = self._device_gradient(g, variable)
         elif type(g) is not np.ndarray or g.dtype != param.dtype or not g.flags.c_contiguous:
             g = np.asarray(g, dtype=param.dtype, order="C")
         if g.shape != param.shape:
@@ -302,12 +296,25 @@ class Optimizer:
                              f"shape {g.shape}, the variable {param.shape}")
         return g if self.loss_scale_factor is None else g / self.loss_scale_factor
 
+    def _device_gradient(self, g, variable):
+        """`_gradient`'s conversion when the variable or g is on the GPU."""
+        param = variable.data
+        if (isinstance(g, np.ndarray) or is_device_array(g)) and \
+                is_device_array(g) != is_device_array(param):
+            raise ValueError(f"{type(self).__name__}: the gradient of {_label(variable)} is on "
+                             f"the {device_of(g)} but the variable on the {device_of(param)}; "
+                             f"move the gradient to the {device_of(param)} (.to("
+                             f"'{device_of(param)}')) or the variable to the {device_of(g)}")
+        if is_device_array(g) and g.dtype == param.dtype and g.flags.c_contiguous:
+            return g
+        return array_module(param).asarray(g, dtype=param.dtype, order="C")
+
     def _clip(self, grads):
         """Keras' clipping: g·c/‖g‖ when ‖g‖ > c, per gradient (clipnorm) or with the norm of
         all gradients together (global_clipnorm: a NaN or infinite norm gives NaN
         gradients); each entry to [-c, c] (clipvalue). New arrays: grads are left as given.
         On the GPU the norms stay on the device (no wait for the GPU), same values."""
-        if any(is_device_array(g) for g in grads):
+        if _arrays.gpu is not None and any(is_device_array(g) for g in grads):
             return self._clip_on_device(grads)
         if self.clipnorm and self.clipnorm > 0:
             c = self.clipnorm
