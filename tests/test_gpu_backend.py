@@ -84,6 +84,26 @@ def test_set_backend_and_device_context(fake_gpu):
     assert "cupy" in dm.available_backends()
 
 
+def test_creation_functions_take_a_device(fake_gpu):
+    dm.manual_seed(3)
+    on_cpu = dm.randn(2, 3)
+    dm.manual_seed(3)
+    on_gpu = dm.randn(2, 3, device="gpu")
+    assert on_gpu.device == "gpu"
+    np.testing.assert_array_equal(on_gpu.numpy(), on_cpu.data)    # same seed, same values
+    for t in (dm.zeros(2, device="gpu"), dm.ones(2, device="cuda"), dm.full(3, 2.0, device="gpu"),
+              dm.arange(4, device="gpu"), dm.linspace(0, 1, 5, device="gpu"),
+              dm.rand(2, device="gpu"), dm.tensor([1, 2], device="gpu"),
+              dm.zeros_like(on_gpu), dm.ones_like(on_gpu.data), dm.tensor(on_gpu)):
+        assert t.device == "gpu" and _on_gpu(t.data, fake_gpu)
+    copy = dm.tensor(on_gpu)
+    copy.data[0, 0] = 99.0
+    assert on_gpu.data[0, 0] != 99.0                                 # tensor() copies
+    assert dm.zeros_like(on_cpu).device == "cpu"
+    with dm.device("gpu"):
+        assert dm.tensor([1.0], device="cpu").device == "cpu"
+
+
 # ---- tensors ------------------------------------------------------------------------------------
 
 def test_to_and_back_keeps_values_and_gradient(fake_gpu):
@@ -405,3 +425,14 @@ def test_real_gpu_training_matches_the_cpu(real_gpu):
         losses.append(model.fit(x, y, batch_size=16, epochs=2, verbose=0,
                                 shuffle=False).history["loss"])
     np.testing.assert_allclose(losses[1], losses[0], rtol=1e-4)
+
+
+def test_gradient_tape_and_grad_on_the_gpu(fake_gpu):
+    x = dm.Variable([1.0, 2.0, 3.0]).to("gpu").detach().requires_grad_()
+    with dm.GradientTape() as tape:
+        y = x ** 3
+    (g,) = tape.gradient(y, [x])
+    assert g.device == "gpu"
+    np.testing.assert_allclose(g.numpy(), 3 * np.array([1.0, 4.0, 9.0]))
+    dfdx = dm.grad(lambda t: (t * t).sum())
+    np.testing.assert_allclose(dfdx(x).numpy(), [2.0, 4.0, 6.0])

@@ -4,6 +4,7 @@ import numbers
 
 import numpy as np
 
+from .backend import array_module
 from .tensor import Tensor, run_backward
 
 
@@ -55,7 +56,7 @@ def grad(f, argnums=None):
             found = run_backward([out], [None], inputs=targets)
         else:
             found = [None] * len(targets)
-        result = tuple(_like(args[i], g if g is not None else np.zeros_like(t.data))
+        result = tuple(_like(args[i], g if g is not None else array_module(t.data).zeros_like(t.data))
                        for i, t, g in zip(which, targets, found))
         single = isinstance(argnums, int) or (argnums is None and len(args) == 1)
         return result[0] if single else result
@@ -101,8 +102,8 @@ class GradientTape:
         sources = [sources] if single else list(sources)
         targets = [target] if isinstance(target, Tensor) else list(target)
         seeds = output_gradients if output_gradients is not None else \
-            [np.ones_like(t.data) for t in targets]
-        seeds = [seeds] if isinstance(seeds, (Tensor, np.ndarray)) else list(seeds)
+            [array_module(t.data).ones_like(t.data) for t in targets]
+        seeds = [seeds] if isinstance(seeds, Tensor) or hasattr(seeds, "shape") else list(seeds)
         live = [(t, s) for t, s in zip(targets, seeds) if t.requires_grad]
         found = [None] * len(sources)
         if live:
