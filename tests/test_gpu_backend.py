@@ -139,6 +139,11 @@ def test_mixing_devices_names_both(fake_gpu, op):
         calls[op]()
 
 
+OP_CASES = ["arith", "unary", "activations", "softmax", "reduce", "shape", "matmul", "dense",
+            "conv", "pool", "attention", "self_attention", "norm", "losses", "sparse",
+            "embedding", "dropout"]
+
+
 def _grad_case(name):
     """(function of tensors, input arrays) for the op catalogue."""
     f32 = lambda *s: RNG.normal(size=s).astype(np.float32)      # noqa: E731
@@ -193,10 +198,7 @@ def _grad_case(name):
     return cases[name]
 
 
-@pytest.mark.parametrize("name", ["arith", "unary", "activations", "softmax", "reduce",
-                                  "shape", "matmul", "dense", "conv", "pool", "attention",
-                                  "self_attention", "norm", "losses", "sparse", "embedding",
-                                  "dropout"])
+@pytest.mark.parametrize("name", OP_CASES)
 def test_every_op_on_the_gpu_equals_the_cpu(fake_gpu, name):
     _compare_ops(name, rtol=2e-5, atol=1e-6)
 
@@ -404,10 +406,7 @@ def real_gpu():
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("name", ["arith", "unary", "activations", "softmax", "reduce",
-                                  "shape", "matmul", "dense", "conv", "pool", "attention",
-                                  "self_attention", "norm", "losses", "sparse", "embedding",
-                                  "dropout"])
+@pytest.mark.parametrize("name", OP_CASES)
 def test_real_gpu_ops_match_the_cpu(real_gpu, name):
     _compare_ops(name, rtol=1e-4, atol=1e-5)
 

@@ -19,13 +19,17 @@ with the semantics, errors and return values of conv.py, pool.py, attention.py a
 (`table()` gives them as a name -> function dict). The sources are cuda/*.cu, compiled with
 `xp.RawModule` on first use and cached per xp. Convolutions are im2col -> xp.matmul (cuBLAS)
 -> bias + activation kernel, their backward a col2im gather; attention with an explicit mask
-or a head dim above ATTENTION_DMAX runs as array code with xp (the reference's formula).
+or a head dim above ATTENTION_DMAX runs the reference (array code on xp).
 """
 import importlib.resources
 
 import numpy as np
 
 from .conv import _check as _conv_check, _pair as _conv_pair, activation_code, conv2d_padding
+from .attention import _prepare as _check_attention
+from .attention import attention_backward_reference, attention_forward_reference
+from .fused import _check_grad, _check_inplace, check_adam
+from .pool import _check_backward as _check_pool_backward
 from .pool import pool2d_geometry
 
 SOURCES = ("conv", "pool", "attention", "optim")
@@ -133,6 +137,16 @@ class CudaKernels:
                           _i32(b is not None), _i32(code)))
         return z.reshape(n, ho, wo, co)
 
+    def _output_like(self, a, fn, name, x, out_shape):
+        """`a` (grad or yz) checked to be a float array of x's dtype and the output's shape."""
+        a = self._float(a, fn, name)
+        if a.dtype != x.dtype:
+            raise TypeError(f"{fn}: {name} has dtype {a.dtype} but x has dtype {x.dtype}")
+        if a.shape != out_shape:
+            raise ValueError(f"{fn}: {name} of shape {a.shape} does not match the output "
+                             f"shape {out_shape} of x {x.shape}")
+        return a
+
     def conv2d_backward(self, x, w, out_or_preact, grad, strides=1, padding="valid",
                         dilation=1, activation=None, need=(True, True, True)):
         fn = "conv2d_backward"
@@ -141,23 +155,13 @@ class CudaKernels:
                                                        activation)
         need_dx, need_dw, need_db = (bool(v) for v in need)
         out_shape = (geom[0], geom[4], geom[5], w.shape[3])
-        grad = self._float(grad, fn, "grad")
-        if grad.dtype != x.dtype:
-            raise TypeError(f"{fn}: grad has dtype {grad.dtype} but x has dtype {x.dtype}")
-        if grad.shape != out_shape:
-            raise ValueError(f"{fn}: grad of shape {grad.shape} does not match the output shape "
-                             f"{out_shape} of x {x.shape} and kernel {w.shape}")
+        grad = self._output_like(grad, fn, "grad", x, out_shape)
         dz = grad
         if code:
             if out_or_preact is None:
                 raise ValueError(f"{fn}: the activation needs the forward output / "
                                  "pre-activation")
-            yz = self._float(out_or_preact, fn, "yz")
-            if yz.dtype != x.dtype:
-                raise TypeError(f"{fn}: yz has dtype {yz.dtype} but x has dtype {x.dtype}")
-            if yz.shape != out_shape:
-                raise ValueError(f"{fn}: yz of shape {yz.shape} does not match the output shape "
-                                 f"{out_shape}")
+            yz = self._output_like(out_or_preact, fn, "yz", x, out_shape)
             dz = xp.empty(out_shape, x.dtype)
             self._launch("conv", "act_grad", x.dtype, dz.size,
                          (yz, grad, dz, _i64(dz.size), _i32(code)))
@@ -197,27 +201,11 @@ class CudaKernels:
                      (x, y, arg, *self._pool_args(x.shape, geom)))
         return y, arg
 
-    def _pool_backward_setup(self, fn, x_shape, grad, pool_size, strides, padding):
-        try:
-            shape = tuple(int(s) for s in x_shape)
-        except TypeError:
-            raise TypeError(f"{fn}: x_shape must be a tuple of ints, got {x_shape!r}") from None
-        if len(shape) != 4 or any(s < 0 for s in shape):
-            raise ValueError(f"{fn}: x_shape must be 4 non-negative sizes (N, H, W, C), "
-                             f"got {x_shape!r}")
-        geom = pool2d_geometry(shape, pool_size, strides, padding, fn)
-        grad = self._float(grad, fn, "grad")
-        out_shape = (shape[0], *geom[2], shape[3])
-        if grad.shape != out_shape:
-            raise ValueError(f"{fn}: grad has shape {grad.shape}, expected {out_shape} "
-                             f"(the pooling output for x_shape {shape})")
-        return shape, geom, grad
-
     def max_pool2d_backward(self, x_shape, argmax, grad, pool_size=2, strides=None,
                             padding="valid"):
         fn = "max_pool2d_backward"
-        shape, geom, grad = self._pool_backward_setup(fn, x_shape, grad, pool_size, strides,
-                                                      padding)
+        shape, geom, grad = _check_pool_backward(x_shape, grad, fn, pool_size, strides, padding)
+        grad = self.xp.ascontiguousarray(grad)
         if not isinstance(argmax, self.xp.ndarray) or argmax.dtype != np.int32:
             raise TypeError(f"{fn}: argmax must be the int32 ndarray returned by "
                             f"max_pool2d_forward, got {getattr(argmax, 'dtype', type(argmax))}")
@@ -240,8 +228,8 @@ class CudaKernels:
 
     def avg_pool2d_backward(self, x_shape, grad, pool_size=2, strides=None, padding="valid"):
         fn = "avg_pool2d_backward"
-        shape, geom, grad = self._pool_backward_setup(fn, x_shape, grad, pool_size, strides,
-                                                      padding)
+        shape, geom, grad = _check_pool_backward(x_shape, grad, fn, pool_size, strides, padding)
+        grad = self.xp.ascontiguousarray(grad)
         dx = self.xp.empty(shape, grad.dtype)
         self._launch("pool", "avg_pool_backward", grad.dtype, dx.size,
                      (grad, dx, *self._pool_args(shape, geom)))
@@ -249,144 +237,54 @@ class CudaKernels:
 
     # ---- attention ---------------------------------------------------------------------------
 
-    def _attention_args(self, q, k, v, mask, causal, scale):
-        """q, k, v checked as attention._prepare, the scale, and the additive mask or None
-        (None also with causal: the kernels apply it; `full_mask` builds it for array code)."""
-        xp = self.xp
-        q, k, v = (xp.asarray(a) for a in (q, k, v))
-        for name, a in (("q", q), ("k", k), ("v", v)):
-            if a.ndim != 4:
-                raise ValueError(f"attention: {name} must have 4 dimensions (B, H, T, d), got "
-                                 f"shape {a.shape}")
-            if a.dtype.kind != "f":
-                raise TypeError(f"attention: {name} has dtype {a.dtype}; expected float32 or "
-                                "float64")
-        if q.dtype != k.dtype or q.dtype != v.dtype:
-            raise TypeError(f"attention: q, k, v have dtypes {q.dtype}, {k.dtype}, {v.dtype}; "
-                            "they must be the same")
-        if k.shape[:2] != q.shape[:2] or k.shape[3] != q.shape[3] or v.shape != k.shape:
-            raise ValueError(f"attention: q {q.shape}, k {k.shape}, v {v.shape} do not match: "
-                             "expected q (B, H, Tq, d), k and v (B, H, Tk, d)")
-        (B, H, Tq, d), Tk, dt = q.shape, k.shape[2], q.dtype
-        add = None
-        if mask is not None:
-            m = xp.asarray(mask)
-            if m.dtype == np.bool_:
-                m = xp.where(m, 0, -np.inf)
-            elif m.dtype.kind != "f":
-                raise TypeError(f"attention: mask has dtype {m.dtype}; expected a float "
-                                "(additive) or bool mask")
-            try:
-                add = xp.broadcast_to(m.astype(dt, copy=False), (B, H, Tq, Tk))
-            except ValueError:
-                raise ValueError(f"attention: mask of shape {m.shape} does not broadcast to "
-                                 f"(B, H, Tq, Tk) = {(B, H, Tq, Tk)}") from None
-        if scale is None:
-            scale = 1.0 / np.sqrt(d) if d > 0 else 1.0
-        kernel = add is None and d <= ATTENTION_DMAX and dt in (np.float32, np.float64)
-        if not kernel and causal:
-            cm = xp.where(xp.tril(xp.ones((Tq, Tk), dtype=bool)), 0, -np.inf).astype(dt)
-            add = cm if add is None else add + cm
-        return q, k, v, add, dt.type(scale), kernel
-
-    def _scores(self, q, k, add, scale):
-        s = self.xp.matmul(q, self.xp.swapaxes(k, -1, -2)) * scale
-        return s if add is None else s + add
+    def _attention_kernel(self, q, k, v, mask, scale):
+        """q, k, v and the scale checked as the reference does, and whether the kernels apply:
+        no explicit mask, float32/float64, head dim <= ATTENTION_DMAX (else the reference's
+        array code runs)."""
+        q, k, v, add, scale = _check_attention(q, k, v, mask, False, scale)
+        kernel = add is None and q.shape[3] <= ATTENTION_DMAX and \
+            q.dtype in (np.float32, np.float64)
+        return q, k, v, scale, kernel
 
     def attention_forward(self, q, k, v, mask=None, causal=False, scale=None):
         xp = self.xp
-        q, k, v, add, scale, kernel = self._attention_args(q, k, v, mask, causal, scale)
+        q, k, v, scale, kernel = self._attention_kernel(q, k, v, mask, scale)
+        if not kernel:
+            return attention_forward_reference(q, k, v, mask, causal, scale)
         (B, H, Tq, d), Tk = q.shape, k.shape[2]
-        if kernel:
-            q, k, v = (xp.ascontiguousarray(a) for a in (q, k, v))
-            out, lse = xp.empty(q.shape, q.dtype), xp.empty((B, H, Tq), q.dtype)
-            self._launch("attention", "attention_forward", q.dtype, B * H * Tq,
-                         (q, k, v, out, lse, _i64(B * H), _i64(Tq), _i64(Tk), _i64(d), scale,
-                          _i32(bool(causal))), block=128)
-            return out, lse
-        s = self._scores(q, k, add, scale)   # array code: the reference's formula
-        with np.errstate(divide="ignore", invalid="ignore"):   # numpy standing in for xp
-            if Tk == 0:
-                m = xp.full(s.shape[:-1] + (1,), -np.inf, dtype=s.dtype)
-            else:
-                m = s.max(axis=-1, keepdims=True)
-            m = xp.where(m == -np.inf, 0, m).astype(s.dtype)
-            e = xp.exp(s - m)
-            l = e.sum(axis=-1, keepdims=True)
-            p = xp.where(l == 0, 0, e / xp.where(l == 0, 1, l)).astype(s.dtype)
-            lse = (m + xp.log(l))[..., 0]
-        return xp.matmul(p, v).astype(q.dtype, copy=False), lse.astype(q.dtype, copy=False)
+        q, k, v = (xp.ascontiguousarray(a) for a in (q, k, v))
+        out, lse = xp.empty(q.shape, q.dtype), xp.empty((B, H, Tq), q.dtype)
+        self._launch("attention", "attention_forward", q.dtype, B * H * Tq,
+                     (q, k, v, out, lse, _i64(B * H), _i64(Tq), _i64(Tk), _i64(d), scale,
+                      _i32(bool(causal))), block=128)
+        return out, lse
 
     def attention_backward(self, q, k, v, out, lse, grad, mask=None, causal=False, scale=None):
         xp = self.xp
-        q, k, v, add, scale, kernel = self._attention_args(q, k, v, mask, causal, scale)
+        q, k, v, scale, kernel = self._attention_kernel(q, k, v, mask, scale)
+        if not kernel:
+            return attention_backward_reference(q, k, v, out, lse, grad, mask, causal, scale)
         out, lse, grad = (xp.asarray(a).astype(q.dtype, copy=False) for a in (out, lse, grad))
         if out.shape != q.shape or grad.shape != q.shape or lse.shape != q.shape[:3]:
             raise ValueError(f"attention_backward: out {out.shape}, grad {grad.shape}, lse "
                              f"{lse.shape} do not match q {q.shape}: expected out and grad "
                              f"{q.shape}, lse {q.shape[:3]}")
         D = xp.ascontiguousarray(xp.sum(grad * out, axis=-1))
-        if kernel:
-            (B, H, Tq, d), Tk, dt = q.shape, k.shape[2], q.dtype
-            q, k, v, grad, lse = (xp.ascontiguousarray(a) for a in (q, k, v, grad, lse))
-            dq, dk, dv = xp.empty(q.shape, dt), xp.empty(k.shape, dt), xp.empty(k.shape, dt)
-            sizes = (_i64(B * H), _i64(Tq), _i64(Tk), _i64(d), scale, _i32(bool(causal)))
-            self._launch("attention", "attention_backward_dq", dt, B * H * Tq,
-                         (q, k, v, grad, lse, D, dq, *sizes), block=128)
-            self._launch("attention", "attention_backward_dkv", dt, B * H * Tk,
-                         (q, k, v, grad, lse, D, dk, dv, *sizes), block=128)
-            return dq, dk, dv
-        s = self._scores(q, k, add, scale)
-        L = lse[..., None]
-        with np.errstate(invalid="ignore", over="ignore"):
-            p = xp.where(L == -np.inf, 0, xp.exp(s - xp.where(L == -np.inf, 0, L)))
-        p = p.astype(q.dtype, copy=False)
-        dv = xp.matmul(xp.swapaxes(p, -1, -2), grad)
-        dp = xp.matmul(grad, xp.swapaxes(v, -1, -2))
-        ds = p * (dp - D[..., None]) * scale
-        dq = xp.matmul(ds, k)
-        dk = xp.matmul(xp.swapaxes(ds, -1, -2), q)
-        return tuple(a.astype(q.dtype, copy=False) for a in (dq, dk, dv))
+        (B, H, Tq, d), Tk, dt = q.shape, k.shape[2], q.dtype
+        q, k, v, grad, lse = (xp.ascontiguousarray(a) for a in (q, k, v, grad, lse))
+        dq, dk, dv = xp.empty(q.shape, dt), xp.empty(k.shape, dt), xp.empty(k.shape, dt)
+        sizes = (_i64(B * H), _i64(Tq), _i64(Tk), _i64(d), scale, _i32(bool(causal)))
+        self._launch("attention", "attention_backward_dq", dt, B * H * Tq,
+                     (q, k, v, grad, lse, D, dq, *sizes), block=128)
+        self._launch("attention", "attention_backward_dkv", dt, B * H * Tk,
+                     (q, k, v, grad, lse, D, dk, dv, *sizes), block=128)
+        return dq, dk, dv
 
     # ---- optimizer steps ---------------------------------------------------------------------
 
-    def _inplace(self, fn, name, a, like=None):
-        if not isinstance(a, self.xp.ndarray):
-            raise TypeError(f"{fn}: {name} must be a {self.xp.__name__}.ndarray, not "
-                            f"{type(a).__name__}")
-        if a.dtype not in (np.float32, np.float64):
-            raise TypeError(f"{fn}: {name} has dtype {a.dtype}; expected float32 or float64")
-        if like is not None and (a.shape != like.shape or a.dtype != like.dtype):
-            raise ValueError(f"{fn}: {name} has shape {a.shape} and dtype {a.dtype} but param "
-                             f"has shape {like.shape} and dtype {like.dtype}; they must be the "
-                             "same")
-        flags = a.flags
-        if not (flags.c_contiguous and getattr(flags, "writeable", True)
-                and getattr(flags, "aligned", True) and a.dtype.isnative):
-            raise ValueError(f"{fn}: {name} must be a C-contiguous, aligned, writeable array "
-                             f"in native byte order (it is updated in place)")
-
-    def _grad(self, fn, param, grad):
-        grad = self.xp.asarray(grad)
-        if grad.shape != param.shape or grad.dtype != param.dtype:
-            raise ValueError(f"{fn}: param has shape {param.shape} and dtype {param.dtype} but "
-                             f"grad has shape {grad.shape} and dtype {grad.dtype}; they must be "
-                             "the same")
-        return self.xp.ascontiguousarray(grad)
-
     def adam_update(self, param, grad, m, v, lr, beta1, beta2, eps, step, weight_decay=0.0):
-        fn = "adam_update"
-        self._inplace(fn, "param", param)
-        grad = self._grad(fn, param, grad)
-        self._inplace(fn, "m", m, param)
-        self._inplace(fn, "v", v, param)
-        if int(step) != step or step < 1:
-            raise ValueError(f"{fn}: step must be an integer >= 1, got {step!r}")
-        if not (0 <= beta1 < 1 and 0 <= beta2 < 1):
-            raise ValueError(f"{fn}: beta1 and beta2 must lie in [0, 1), got {beta1!r}, "
-                             f"{beta2!r}")
-        t, dt = int(step), param.dtype.type
-        alpha = dt(lr * (1.0 - beta2 ** t) ** 0.5 / (1.0 - beta1 ** t))
+        grad, alpha = check_adam(param, grad, m, v, lr, beta1, beta2, step)
+        grad, dt = self.xp.ascontiguousarray(grad), param.dtype.type
         self._launch("optim", "adam", param.dtype, param.size,
                      (param, grad, m, v, _i64(param.size), alpha, dt(1.0 - beta1),
                       dt(1.0 - beta2), dt(eps), dt(weight_decay), dt(lr),
@@ -394,8 +292,8 @@ class CudaKernels:
 
     def sgd_momentum_update(self, param, grad, velocity, lr, momentum=0.0, nesterov=False):
         fn = "sgd_momentum_update"
-        self._inplace(fn, "param", param)
-        grad = self._grad(fn, param, grad)
+        _check_inplace(fn, "param", param)
+        grad = self.xp.ascontiguousarray(_check_grad(fn, param, grad))
         dt = param.dtype.type
         if velocity is None:
             if momentum != 0:
@@ -403,7 +301,7 @@ class CudaKernels:
             self._launch("optim", "sgd", param.dtype, param.size,
                          (param, grad, _i64(param.size), dt(lr)))
             return
-        self._inplace(fn, "velocity", velocity, param)
+        _check_inplace(fn, "velocity", velocity, param)
         self._launch("optim", "sgd_momentum", param.dtype, param.size,
                      (param, grad, velocity, _i64(param.size), dt(lr), dt(momentum),
                       _i32(bool(nesterov))))

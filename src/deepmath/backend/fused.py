@@ -244,7 +244,9 @@ def _check_grad(fn, param, grad):
     return grad
 
 
-def adam_update_reference(param, grad, m, v, lr, beta1, beta2, eps, step, weight_decay=0.0):
+def check_adam(param, grad, m, v, lr, beta1, beta2, step):
+    """adam_update's arguments checked; returns grad (as an array) and the step size
+    α = lr·√(1 - β2^t) / (1 - β1^t) in param's dtype (shared with the CUDA launcher)."""
     fn = "adam_update"
     _check_inplace(fn, "param", param)
     grad = _check_grad(fn, param, grad)
@@ -255,8 +257,12 @@ def adam_update_reference(param, grad, m, v, lr, beta1, beta2, eps, step, weight
     if not (0 <= beta1 < 1 and 0 <= beta2 < 1):
         raise ValueError(f"{fn}: beta1 and beta2 must lie in [0, 1), got {beta1!r}, {beta2!r}")
     t = int(step)
+    return grad, param.dtype.type(lr * (1.0 - beta2 ** t) ** 0.5 / (1.0 - beta1 ** t))
+
+
+def adam_update_reference(param, grad, m, v, lr, beta1, beta2, eps, step, weight_decay=0.0):
+    grad, alpha = check_adam(param, grad, m, v, lr, beta1, beta2, step)
     dt = param.dtype.type
-    alpha = dt(lr * (1.0 - beta2 ** t) ** 0.5 / (1.0 - beta1 ** t))
     if weight_decay:
         param -= param * dt(weight_decay) * dt(lr)
     m += (grad - m) * dt(1.0 - beta1)
