@@ -126,7 +126,7 @@ class DenseChain:
         per_sample, logits, grads = kernels.dense_chain_step(
             x, [layer.kernel.data for layer in dense],
             [None if layer.bias is None else layer.bias.data for layer in dense], acts, y)
-        return float(per_sample.mean()), Tensor(logits), grads
+        return float(per_sample.sum() / len(per_sample)), Tensor(logits), grads   # = mean()
 
 
 _ACT_CODES = {None: 0, "linear": 0, "relu": 1, "sigmoid": 2, "tanh": 3}

@@ -64,6 +64,7 @@ class Trainer:
         self._weighted_ids = list(weighted_metrics or [])
         self._train_metrics = None
         self._fused_loss = self._logits_loss()
+        self._head_act = self._fused_loss and self._head()._head_activation()
         self.compiled = True
 
     compiled_metrics_names = property(lambda self: self._metric_ids + self._weighted_ids)
@@ -120,9 +121,8 @@ class Trainer:
         """Probabilities from the forward output (the fused path returns logits)."""
         if self._fused_loss is None:
             return out.data
-        head = self._head()._head_activation()
         bk = backend_of(out.data)
-        return bk.softmax(out.data) if head == "softmax" else bk.sigmoid(out.data)
+        return bk.softmax(out.data) if self._head_act == "softmax" else bk.sigmoid(out.data)
 
     def _train_batch(self, x, y, sample_weight, variables, chain=None):
         """(loss before the update, output) of one step; `chain`: a DenseChain plan of this
