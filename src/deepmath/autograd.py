@@ -56,7 +56,8 @@ def grad(f, argnums=None):
             found = run_backward([out], [None], inputs=targets)
         else:
             found = [None] * len(targets)
-        result = tuple(_like(args[i], g if g is not None else array_module(t.data).zeros_like(t.data))
+        result = tuple(_like(args[i], g if g is not None else
+                             array_module(t.data).zeros_like(t.data))
                        for i, t, g in zip(which, targets, found))
         single = isinstance(argnums, int) or (argnums is None and len(args) == 1)
         return result[0] if single else result

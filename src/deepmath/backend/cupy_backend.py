@@ -44,7 +44,8 @@ def load():
 def use_modules(xp, special=None, scatter_add=None):
     """Make `xp` the GPU array module, with `special` its scipy.special (erf, erfc) and its
     scatter-add, as cupyx's; None unloads it."""
-    _arrays.gpu = None if xp is None else SimpleNamespace(xp=xp, special=special, scatter_add=scatter_add)
+    _arrays.gpu = None if xp is None else \
+        SimpleNamespace(xp=xp, special=special, scatter_add=scatter_add)
     CupyBackend.instance = None
 
 

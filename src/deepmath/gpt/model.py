@@ -142,7 +142,7 @@ class GPT:
         qkv = self._dense(x, prefix + "c_attn.")                       # (B, T, 3C)
         if self._attention_maps is not None:
             q, k, _ = qkv.data.reshape(b, t, 3, h, c // h).transpose(2, 0, 3, 1, 4)
-            self._attention_maps.append(_causal_softmax(to_numpy(q), to_numpy(k)))          # (B, H, T, T)
+            self._attention_maps.append(_causal_softmax(to_numpy(q), to_numpy(k)))  # (B,H,T,T)
         y = ops.self_attention(qkv, h, causal=True)                     # (B, T, C)
         return self._dropout(self._dense(y, prefix + "c_proj."))
 
