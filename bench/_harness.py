@@ -56,6 +56,21 @@ def time_calls(fn, repeats, warmup=WARMUP):
     return seconds
 
 
+def deepmath_arrays(*arrays):
+    """The arrays where deepmath's selected backend computes: themselves on the CPU, copies
+    on the GPU under `--backend cupy` (so kernel benchmarks time the device)."""
+    import deepmath as dm
+    xp = dm.get_backend().xp
+    return tuple(xp.asarray(a) for a in arrays)
+
+
+def _host(value):
+    """A NumPy array of an output: a GPU array (CuPy's `.get()`) is copied back."""
+    if hasattr(value, "get") and not isinstance(value, (np.ndarray, dict)):
+        return value.get()
+    return np.asarray(value)
+
+
 def _gpu_sync():
     """The device synchronisation when deepmath runs on its GPU backend, else a no-op."""
     dm = sys.modules.get("deepmath")
@@ -255,7 +270,7 @@ def _child(opts):
     module = importlib.import_module(opts.module)
     if opts.check:
         outputs = module.outputs(opts.case, opts.library, opts.quick)
-        np.savez(opts.check, **{k: np.asarray(v) for k, v in outputs.items()})
+        np.savez(opts.check, **{k: _host(v) for k, v in outputs.items()})
     seconds = module.run_case(opts.case, opts.library, opts.repeats, opts.quick)
     if len(seconds) != opts.repeats or min(seconds) <= 0:
         raise RuntimeError(f"{opts.module}.run_case returned {len(seconds)} timings "

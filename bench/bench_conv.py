@@ -76,22 +76,24 @@ def outputs(case, library, quick=False):
 # ---- deepmath --------------------------------------------------------------------------------
 
 def _deepmath(x, k, b, g):
-    from deepmath.backend.conv import conv2d_backward_native, conv2d_forward_native
+    from deepmath.backend import get_backend
+    bk, (x, k, b, g) = get_backend(), _harness.deepmath_arrays(x, k, b, g)
 
     def step():
-        y = conv2d_forward_native(x, k, b, 1, "same", 1, None)
-        dx, dk, db = conv2d_backward_native(x, k, None, g, 1, "same", 1, None)
+        y = bk.conv2d_forward(x, k, b, 1, "same", 1, None)
+        dx, dk, db = bk.conv2d_backward(x, k, None, g, 1, "same", 1, None)
         return y, dx, dk, db
     return step
 
 
 def _deepmath_backward(part, x, k, b, g):
-    from deepmath.backend.conv import conv2d_backward_native, conv2d_forward_native
-    y = conv2d_forward_native(x, k, b, 1, "same", 1, "relu")
+    from deepmath.backend import get_backend
+    bk, (x, k, b, g) = get_backend(), _harness.deepmath_arrays(x, k, b, g)
+    y = bk.conv2d_forward(x, k, b, 1, "same", 1, "relu")
     need = (True, False, False) if part == "dx" else (False, True, True)
 
     def step():
-        dx, dk, db = conv2d_backward_native(x, k, y, g, 1, "same", 1, "relu", need)
+        dx, dk, db = bk.conv2d_backward(x, k, y, g, 1, "same", 1, "relu", need)
         return {"dx": dx} if part == "dx" else {"dw": dk, "db": db}
     return step
 

@@ -110,7 +110,7 @@ def _deepmath(case):
 def _deepmath_optimizer(kind, p0, g):
     import deepmath as dm
     bk = dm.get_backend()
-    p, m, v = p0.copy(), np.zeros_like(p0), np.zeros_like(p0)
+    p, m, v, g = _harness.deepmath_arrays(p0.copy(), np.zeros_like(p0), np.zeros_like(p0), g)
     state = {"t": 0}
 
     def adam():

@@ -60,6 +60,7 @@ def _step(case, library, quick):
     if library == "deepmath":
         from deepmath.backend import get_backend
         matmul = get_backend().matmul
+        a, b = _harness.deepmath_arrays(a, b)
         return lambda: matmul(a, b)
     if library == "numpy":
         return lambda: a @ b
