@@ -421,7 +421,9 @@ DM_GELU_INLINE void dm_gelu_erf_backward_chunk(const float *x, const float *g, f
  *   AVX-512                    0.563    0.662                  0.369    0.406
  * The zmm loop is bound by vector µops on ports 0 and 5 (perf annotate: the 9 FMAs, the
  * float<->double conversions and the blends; no one instruction dominates), not by the double
- * divide: t from float's divide plus a Newton step in double was slower (0.82 vs 0.74 ms). */
+ * divide: t from float's divide plus a Newton step in double was slower (0.82 vs 0.74 ms).
+ * Within the noise (±3 %), so not kept: Q by Estrin (a 4-deep chain instead of 9) and l of
+ * dm_gelu_gauss_f32 kept in a double buffer from the h loop (2 products fewer an element). */
 typedef void (*dm_gelu_fwd_chunk_fn)(const float *, float *, int64_t, dm_vexp_f32_fn);
 typedef void (*dm_gelu_bwd_chunk_fn)(const float *, const float *, float *, int64_t,
                                      dm_vexp_f32_fn);
