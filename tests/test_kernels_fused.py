@@ -358,6 +358,87 @@ def test_gelu_f32_position_and_thread_independent():
         assert NAT["gelu_backward"](x[sl], g[sl]).tobytes() == dx[sl].tobytes()
 
 
+def _gelu_bits_inputs():
+    """Lengths around the vector widths (8, 16) and the chunk (512), the special values, the
+    clamp at 16 and huge |x|, the tail where Φ and φ underflow, and normal values."""
+    rng = np.random.default_rng(11)
+    tiny = np.finfo(np.float32).smallest_subnormal
+    special_values = np.float32([np.nan, -np.nan, np.inf, -np.inf, 0.0, -0.0, tiny, -tiny,
+                                 1e-30, -1e-30, 15.999999, 16, -16, 16.000002, -17, 1e30,
+                                 -1e30, 3.4e38, -3.4e38, -13.2, -14.5, 88.7, -104, 104])
+    arrays = [special_values]
+    for n in (1, 3, 7, 8, 9, 15, 16, 17, 31, 33, 511, 512, 513, 1000, 1031, 70_001):
+        arrays.append((rng.standard_normal(n) * rng.choice([1.0, 3.0, 8.0])).astype(np.float32))
+    arrays.append(np.linspace(-20, 20, 40_001, dtype=np.float32))
+    arrays.append(rng.uniform(-14.5, -9, 20_000).astype(np.float32))
+    mixed = rng.standard_normal(5_000).astype(np.float32) * 4
+    mixed[rng.integers(0, mixed.size, 200)] = rng.choice(special_values, 200)
+    arrays.append(mixed)
+    return arrays
+
+
+def _gelu_bits_outputs(k):
+    """GELU forward, backward (with a random gradient, and NaN/inf in it) and the vector exp
+    on each input, 1 and 2 threads, as bytes."""
+    rng = np.random.default_rng(12)
+    before = dm.get_num_threads()
+    out = []
+    try:
+        for threads in (1, 2):
+            dm.set_num_threads(threads)
+            for x in _gelu_bits_inputs():
+                g = rng.standard_normal(x.size).astype(np.float32)
+                g[:3] = [np.nan, np.inf, -0.0][:g.size]
+                with np.errstate(all="ignore"):
+                    out += [k.gelu_forward(x).tobytes(), k.gelu_backward(x, g).tobytes(),
+                            k.exp_f32(x).tobytes(),
+                            k.gelu_forward(x.reshape(1, -1)).tobytes()]
+    finally:
+        dm.set_num_threads(before)
+    return out
+
+
+@pytest.mark.skipif(kernels is None or kernels.fused_kernel_name() != "avx512",
+                    reason="no AVX-512 float32 path on this CPU (or already forced)")
+def test_gelu_f32_avx512_bits_like_avx2(tmp_path):
+    """GELU's AVX-512 chunks (8 doubles a vector, the 16-float exp) give the AVX2 ones' bits:
+    the same IEEE operations per lane, explicit fma, no contraction. The AVX2 outputs come from
+    a fresh interpreter with DEEPMATH_FUSED_KERNEL=avx2."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    code = (f"import sys; sys.path.insert(0, {here!r})\n"
+            "import numpy as np, test_kernels_fused as T\n"
+            "assert T.kernels.fused_kernel_name() == 'avx2', T.kernels.fused_kernel_name()\n"
+            f"np.savez({str(tmp_path / 'avx2.npz')!r}, "
+            "*[np.frombuffer(b, np.uint8) for b in T._gelu_bits_outputs(T.kernels)])\n")
+    env = dict(os.environ, DEEPMATH_FUSED_KERNEL="avx2")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    ref = np.load(tmp_path / "avx2.npz")
+    mine = _gelu_bits_outputs(kernels)
+    assert len(ref.files) == len(mine)
+    for i, got in enumerate(mine):
+        assert ref[f"arr_{i}"].tobytes() == got, f"output {i} differs"
+
+
+@pytest.mark.skipif(os.environ.get("DEEPMATH_FUSED_KERNEL") is not None,
+                    reason="already under a forced path")
+def test_fused_kernel_name_forced():
+    """DEEPMATH_FUSED_KERNEL=avx2 and =portable pick those paths (avx2 where the CPU has it)."""
+    code = ("from deepmath.backend._native_import import kernels as k\n"
+            "print(k.fused_kernel_name(), k.fused_simd_exp())\n")
+    names = {}
+    for force in ("avx2", "portable"):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             env=dict(os.environ, DEEPMATH_FUSED_KERNEL=force), timeout=120)
+        assert out.returncode == 0, out.stderr
+        names[force] = out.stdout.split()
+    assert names["portable"] == ["portable", "False"]
+    assert names["avx2"] == (["avx2", "True"] if kernels.fused_simd_exp() else
+                             ["portable", "False"])
+    assert kernels.fused_kernel_name() in ("avx512", "avx2", "portable")
+
+
 # ---- optimizers: Keras' formulas transcribed in NumPy ---------------------------------------
 
 def keras_adam(p, grads, lr, b1, b2, eps, wd):

@@ -82,7 +82,7 @@ static const dm_path dm_paths[] = {
     {"portable", 0u},
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
     {"avx2+fma", DM_CPU_AVX2 | DM_CPU_FMA},
-    {"avx512f (gemm, attention)", DM_CPU_AVX512F | DM_CPU_AVX2 | DM_CPU_FMA},
+    {"avx512f (gemm, attention, gelu)", DM_CPU_AVX512F | DM_CPU_AVX2 | DM_CPU_FMA},
 #endif
 };
 

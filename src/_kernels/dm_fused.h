@@ -56,6 +56,9 @@
  * see dm_fused.c); y may alias x. dm_fused_simd_exp() is 1 when the AVX2 path is in use. */
 void dm_exp_f32(const float *x, float *y, int64_t n);
 int dm_fused_simd_exp(void);
+/* The float32 path in use: "portable", "avx2" or "avx512" (DEEPMATH_FUSED_KERNEL=portable|avx2
+ * forces a slower one). */
+const char *dm_fused_path_name(void);
 void dm_tanh_fast_forward_f32(const float *x, float *y, int64_t n);  /* via the vector exp */
 
 DM_FUSED_DECLARE(float, f32)

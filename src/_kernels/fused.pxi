@@ -8,6 +8,7 @@
 cdef extern from "dm_fused.h" nogil:
     void dm_exp_f32(const float *x, float *y, int64_t n)
     int dm_fused_simd_exp()
+    const char *dm_fused_path_name()
     void dm_tanh_fast_forward_f32(const float *x, float *y, int64_t n)
     void dm_sigmoid_forward_f32(const float *x, float *y, int64_t n)
     void dm_sigmoid_forward_f64(const double *x, double *y, int64_t n)
@@ -152,6 +153,12 @@ def exp_f32(x):
 def fused_simd_exp():
     """True when the float32 fused kernels use the AVX2+FMA exp (this CPU has AVX2 and FMA)."""
     return bool(dm_fused_simd_exp())
+
+
+def fused_kernel_name():
+    """The float32 fused kernels' path: 'avx512' (GELU's erf form), 'avx2' or 'portable'
+    (DEEPMATH_FUSED_KERNEL=avx2|portable forces a slower one)."""
+    return dm_fused_path_name().decode()
 
 
 def sigmoid_forward(x):
