@@ -1675,6 +1675,140 @@ DM_AVX2 static void gemm_small_s_avx2(const dm_args *g)
 }
 #endif /* DM_GEMM_AVX2 */
 
+#ifdef DM_GEMM_AVX512
+/* ---- float32 products 9..16 columns wide on AVX-512 ------------------------------------------
+ * n <= 16 (a thread's share), m >= DM_S5N_MINM, k > 8, not the dot path: the row-shifted
+ * GEMMs of a conv with 16 output channels (forward Xpad_shift·Kmat_i: m ≈ 840, n = 16,
+ * k = kw·cin = 96; grad-kernel Xpad_shiftᵀ·dZ_wide: A transposed, m = 96, n = 16, k ≈ 840).
+ * The 12×32 zmm tiles waste half their lanes there and the AVX2 6×16 tiles half the machine's
+ * vector width; here a tile is R = 12..24 rows × 16 columns, each row of C ONE zmm accumulator
+ * (lanes past n masked off in the loads of B and in the stores to C): per p one load of the
+ * row of B and R broadcasts of A (folded into the FMAs as {1to16} operands), R FMAs. 24
+ * accumulators keep the two FMA units busy (latency 4: 8 chains would do; the broadcasts, one
+ * load per FMA, are what limits, ~2 loads a cycle).
+ * The rows of C are cut into tiles of nearly equal height (m = 25: 13 + 12, 838: 34×24 + 22 ->
+ * 35 tiles of 23.9: 33×24 + 2×23... see s5n_tiles), every height 12..24 an instance of its own.
+ * A is read in place: not transposed (a_cs = 1) each group of three rows from one pointer and
+ * one stride register (as in kern_s_avx512), transposed (a_rs = 1) the R elements of a row p
+ * of the stored A are contiguous, at constant offsets from one pointer. B in place when its
+ * rows are contiguous (transb == 0), else packed 16 wide on the stack (sk_pack_b).
+ * Every element of C is the same FMA chain as on the AVX2 paths (from 0, p in order, in the
+ * same KC = 256 blocks) and goes through epi_row16_s (epi_row8_s's arithmetic, op for op), so
+ * the bits are those of gemm_small_s_avx2 (test_avx512_bits_like_avx2). The dot path (n <= 12,
+ * A not transposed, k >= sk_dot_kmin[n]) sums in another order: those products stay on it. */
+#define DM_S5N_MR 24   /* tallest tile: 24 accumulators (of 32 zmm) */
+#define DM_S5N_MINM 12  /* m from which the narrow zmm tiles run (smaller: AVX2 tiles) */
+
+DM_AVX512 static inline __attribute__((always_inline)) void
+s5n_tile(const int R, const int TRANS, int64_t kc, const float *a, int64_t lda, const float *b,
+         int64_t b_rs, __mmask16 bm, float *c, int64_t ldc, const dm_epi *e)
+{
+    __m512 acc[DM_S5N_MR];
+    int64_t p;
+    int i;
+    _Pragma("GCC unroll 24") for (i = 0; i < R; i++) acc[i] = _mm512_setzero_ps();
+    if (TRANS) {  /* A(i, p) = a[p·lda + i] */
+        _Pragma("GCC unroll 2") for (p = 0; p < kc; p++, a += lda, b += b_rs) {
+            const __m512 y = _mm512_maskz_loadu_ps(bm, b);
+            _Pragma("GCC unroll 24") for (i = 0; i < R; i++)
+                acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(a[i]), y, acc[i]);
+        }
+    } else {      /* A(i, p) = a[i·lda + p]: rows 3g..3g+2 at ag, ag + lda, ag + 2·lda */
+        const float *ag[DM_S5N_MR / 3];
+        _Pragma("GCC unroll 8") for (i = 0; i < (R + 2) / 3; i++) ag[i] = a + 3 * i * lda;
+        _Pragma("GCC unroll 2") for (p = 0; p < kc; p++, b += b_rs) {
+            const __m512 y = _mm512_maskz_loadu_ps(bm, b);
+            _Pragma("GCC unroll 24") for (i = 0; i < R; i++)
+                acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(ag[i / 3][(i % 3) * lda + p]), y, acc[i]);
+        }
+    }
+    {
+        const __m512 alpha = _mm512_set1_ps((float)e->alpha), beta = _mm512_set1_ps((float)e->beta);
+        const float *bias = (const float *)e->bias;
+        const int first = e->first, last = e->last, relu = e->act == DM_ACT_RELU,
+                  beta0 = e->beta == 0;
+        _Pragma("GCC unroll 24") for (i = 0; i < R; i++) {
+            float *ci = c + i * ldc;
+            _mm512_mask_storeu_ps(ci, bm, epi_row16_s(acc[i], ci, bias, bm, alpha, beta, first,
+                                                      last, relu, beta0));
+        }
+        if (last && e->act != DM_ACT_NONE && !relu) {
+            const int nr = __builtin_popcount(bm);
+            int j;
+            for (i = 0; i < R; i++)
+                for (j = 0; j < nr; j++) c[i * ldc + j] = act_s(c[i * ldc + j], e->act);
+        }
+    }
+}
+
+typedef void (*dm_s5n_kern)(int64_t kc, const float *a, int64_t lda, const float *b,
+                            int64_t b_rs, __mmask16 bm, float *c, int64_t ldc, const dm_epi *e);
+#define DM_S5N_INST(R)                                                                      \
+DM_AVX512 static void s5n_##R(int64_t kc, const float *a, int64_t lda, const float *b,      \
+                              int64_t b_rs, __mmask16 bm, float *c, int64_t ldc,            \
+                              const dm_epi *e)                                              \
+{                                                                                           \
+    s5n_tile(R, 0, kc, a, lda, b, b_rs, bm, c, ldc, e);                                     \
+}                                                                                           \
+DM_AVX512 static void s5nt_##R(int64_t kc, const float *a, int64_t lda, const float *b,     \
+                               int64_t b_rs, __mmask16 bm, float *c, int64_t ldc,           \
+                               const dm_epi *e)                                             \
+{                                                                                           \
+    s5n_tile(R, 1, kc, a, lda, b, b_rs, bm, c, ldc, e);                                     \
+}
+DM_S5N_INST(12) DM_S5N_INST(13) DM_S5N_INST(14) DM_S5N_INST(15) DM_S5N_INST(16)
+DM_S5N_INST(17) DM_S5N_INST(18) DM_S5N_INST(19) DM_S5N_INST(20) DM_S5N_INST(21)
+DM_S5N_INST(22) DM_S5N_INST(23) DM_S5N_INST(24)
+#undef DM_S5N_INST
+/* [TRANS][R - DM_S5N_MINM] */
+static const dm_s5n_kern s5n_kerns[2][DM_S5N_MR - DM_S5N_MINM + 1] = {
+    {s5n_12, s5n_13, s5n_14, s5n_15, s5n_16, s5n_17, s5n_18, s5n_19, s5n_20, s5n_21, s5n_22,
+     s5n_23, s5n_24},
+    {s5nt_12, s5nt_13, s5nt_14, s5nt_15, s5nt_16, s5nt_17, s5nt_18, s5nt_19, s5nt_20, s5nt_21,
+     s5nt_22, s5nt_23, s5nt_24}};
+
+/* whether gemm_small_s_avx2 would take its dot path (own summation order: kept there) */
+static int sk_is_dot(const dm_args *g)
+{
+    return !g->transa && g->n_full <= DM_SK_DOTN && g->k >= sk_dot_kmin[g->n_full];
+}
+
+DM_AVX512 static void gemm_small_s_avx512_n16(const dm_args *g)
+{
+    DM_ALIGN(64) float bbuf[DM_S_KC * 16];
+    const float *A = (const float *)g->A, *B = (const float *)g->B;
+    float *C = (float *)g->C;
+    const int n = (int)g->n;
+    const int64_t ntiles = (g->m + DM_S5N_MR - 1) / DM_S5N_MR, base = g->m / ntiles,
+                  extra = g->m % ntiles;
+    const dm_s5n_kern *kerns = s5n_kerns[g->transa ? 1 : 0];
+    const __mmask16 nm = (__mmask16)((1u << n) - 1);
+    int64_t pc, t, i0;
+    for (pc = 0; pc < g->k; pc += DM_S_KC) {
+        const int64_t kc = g->k - pc < DM_S_KC ? g->k - pc : DM_S_KC;
+        dm_epi e = sk_epi_block(g, pc, kc);
+        const float *bp, *ap = A + pc * (g->transa ? g->lda : 1);
+        int64_t b_rs;
+        e.bias = g->bias;
+        if (!g->transb) {
+            bp = B + pc * g->ldb;
+            b_rs = g->ldb;
+        } else {
+            sk_pack_b(B + pc, 1, g->ldb, kc, n, 16, bbuf);
+            bp = bbuf;
+            b_rs = 16;
+        }
+        /* ntiles tiles, the first m % ntiles of them one row taller than the others */
+        for (t = 0, i0 = 0; t < ntiles; t++) {
+            const int h = (int)(base + (t < extra));
+            kerns[h - DM_S5N_MINM](kc, ap + i0 * (g->transa ? 1 : g->lda), g->lda, bp, b_rs, nm,
+                                   C + i0 * g->ldc, g->ldc, &e);
+            i0 += h;
+        }
+    }
+}
+#endif /* DM_GEMM_AVX512 */
+
 /* Small products: one thread, A read in place, B in place or packed one panel at a time. */
 static void gemm_small_generic(const dm_impl *im, const dm_args *g)
 {
@@ -1722,6 +1856,10 @@ static void gemm_small(const dm_impl *im, const dm_args *g)
 {
 #ifdef DM_GEMM_AVX512
     if (im == &impl_s_avx512 && (g->k <= 8 || g->n <= DM_S5_SKINNY_N || g->m <= DM_S5_SKINNY_M)) {
+        if (g->k > 8 && g->n > 8 && g->n <= 16 && g->m >= DM_S5N_MINM && !sk_is_dot(g)) {
+            gemm_small_s_avx512_n16(g);
+            return;
+        }
         gemm_small_s_avx2(g);
         return;
     }
