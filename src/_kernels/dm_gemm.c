@@ -36,7 +36,8 @@
  * Code paths, chosen once at run time from dm_cpu_features() (the CPU, and for AVX-512 the OS's
  * zmm state, XCR0): an AVX-512F micro-kernel for float32 (12×32, kern_s_avx512) on CPUs that
  * have it, used by the blocked and the small path except for skinny products (n <= 16, m <= 11
- * or k <= 8 per thread: the AVX2 small kernels below waste fewer lanes there); an AVX2+FMA
+ * or k <= 8 per thread: 9..16 columns and m >= 12 on AVX-512 tiles of 12..24 rows × 16, one
+ * zmm a row, the others on the AVX2 small kernels below, which waste fewer lanes); an AVX2+FMA
  * micro-kernel (6×16 float32, 6×8 float64: float64 stays on it everywhere); and a portable C
  * micro-kernel (4×8 float32, 4×4 float64) written so that the compiler vectorises it for the
  * baseline ISA (SSE2 on x86-64, NEON on arm64). DEEPMATH_GEMM_KERNEL=avx2 or =portable forces
@@ -114,9 +115,10 @@
 #define DM_S5_NR 32
 #define DM_S5_MC 144
 /* products (a thread's share) at most this narrow, or too short for one full 12-row tile, stay
- * on the AVX2 small and skinny kernels (gemm_small_s_avx2), which waste fewer lanes and rows
- * there than 12×32 tiles (measured: n = 16 and m <= 8 1.2-8× faster on AVX2; m = 9..11 either
- * way by 10-30 % depending on the transposes) */
+ * off the 12×32 tiles, which waste lanes and rows there (measured: n = 16 and m <= 8 1.2-8×
+ * faster on AVX2; m = 9..11 either way by 10-30 % depending on the transposes): those 9..16
+ * wide with m >= 12 run on zmm tiles of one accumulator a row (gemm_small_s_avx512_n16), the
+ * others on the AVX2 small and skinny kernels (gemm_small_s_avx2) */
 #define DM_S5_SKINNY_N 16
 #define DM_S5_SKINNY_M 11
 
@@ -1678,26 +1680,37 @@ DM_AVX2 static void gemm_small_s_avx2(const dm_args *g)
 #ifdef DM_GEMM_AVX512
 /* ---- float32 products 9..16 columns wide on AVX-512 ------------------------------------------
  * n <= 16 (a thread's share), m >= DM_S5N_MINM, k > 8, not the dot path: the row-shifted
- * GEMMs of a conv with 16 output channels (forward Xpad_shift·Kmat_i: m ≈ 840, n = 16,
- * k = kw·cin = 96; grad-kernel Xpad_shiftᵀ·dZ_wide: A transposed, m = 96, n = 16, k ≈ 840).
- * The 12×32 zmm tiles waste half their lanes there and the AVX2 6×16 tiles half the machine's
- * vector width; here a tile is R = 12..24 rows × 16 columns, each row of C ONE zmm accumulator
- * (lanes past n masked off in the loads of B and in the stores to C): per p one load of the
- * row of B and R broadcasts of A (folded into the FMAs as {1to16} operands), R FMAs. 24
- * accumulators keep the two FMA units busy (latency 4: 8 chains would do; the broadcasts, one
- * load per FMA, are what limits, ~2 loads a cycle).
- * The rows of C are cut into tiles of nearly equal height (m = 25: 13 + 12, 838: 34×24 + 22 ->
- * 35 tiles of 23.9: 33×24 + 2×23... see s5n_tiles), every height 12..24 an instance of its own.
+ * GEMMs of a conv with 16 output channels (the book's CNN, conv 28×28 32->16: forward
+ * Xpad_shift·Kmat_i, m = 838, n = 16, k = kw·cin = 96; grad-kernel Xpad_shiftᵀ·dZ_wide, A
+ * transposed, m = 96, n = 16, k = 838). There the 12×32 zmm tiles would waste half their lanes
+ * and the AVX2 6×16 tiles run at half the vector width; here a tile is R = 12..24 rows × 16
+ * columns, each row of C ONE zmm accumulator (lanes past n masked off in the loads of B and
+ * in the stores to C): per p one load of the row of B and R broadcasts of A (GCC folds them
+ * into the FMAs as {1to16} memory operands), R FMAs. 24 rows: 24 accumulators + the row of B
+ * in 25 of the 32 zmm, no spill (the in-place loop keeps 8 row pointers and the stride in
+ * general registers); two FMA units of latency 4 need only 8 chains, what limits is the one
+ * load (broadcast) per FMA: 130-150 GF/s a core in L1 (838×96·96×16 19.5 µs, the transposed
+ * 96×838 17.4 µs a call from Python), against 90-95 on the AVX2 tiles.
+ * The rows of C are cut into tiles of nearly equal height (25 -> 13 + 12, 838 -> 33×24 +
+ * 2×23), every height 12..24 an instance of its own (no row computed twice).
  * A is read in place: not transposed (a_cs = 1) each group of three rows from one pointer and
- * one stride register (as in kern_s_avx512), transposed (a_rs = 1) the R elements of a row p
- * of the stored A are contiguous, at constant offsets from one pointer. B in place when its
- * rows are contiguous (transb == 0), else packed 16 wide on the stack (sk_pack_b).
+ * the stride register (as in kern_s_avx512), transposed (a_rs = 1) the R elements of a row p
+ * of the stored A are contiguous, at constant offsets from one pointer. B is read in place
+ * when its rows are contiguous (transb == 0; one masked load a row), else packed 16 wide on
+ * the stack (sk_pack_b). Measured against the AVX2 kernels (1 thread, µs a call from Python,
+ * medians of alternated builds): 838×96·96×16 27.5 -> 19.5, A transposed 96×838 28.5 -> 17.4,
+ * 1000×288·288×15 100 -> 77, 12×96·96×16 0.58 -> 0.50, 24×96·96×16 0.97 -> 0.78,
+ * 784×32·32×9 (A transposed) 9.0 -> 6.7. Not taken: A transposed with n <= 10 and k > KC,
+ * where sk_ttile computes only the n columns (300×600·600×9 38.5 vs 43.5 here, 96×840·840×10
+ * 17.6 vs 18.7; n = 11, 12 and short k are faster here: 96×840·840×11 21.8 -> 18.7).
  * Every element of C is the same FMA chain as on the AVX2 paths (from 0, p in order, in the
  * same KC = 256 blocks) and goes through epi_row16_s (epi_row8_s's arithmetic, op for op), so
- * the bits are those of gemm_small_s_avx2 (test_avx512_bits_like_avx2). The dot path (n <= 12,
- * A not transposed, k >= sk_dot_kmin[n]) sums in another order: those products stay on it. */
+ * the bits are those of gemm_small_s_avx2 (test_avx512_narrow_bits_like_avx2). The dot path
+ * (n <= 12, A not transposed, k >= sk_dot_kmin[n]) sums in another order: those products stay
+ * on it. */
 #define DM_S5N_MR 24   /* tallest tile: 24 accumulators (of 32 zmm) */
-#define DM_S5N_MINM 12  /* m from which the narrow zmm tiles run (smaller: AVX2 tiles) */
+#define DM_S5N_MINM 12  /* m from which the narrow zmm tiles run (smaller: the AVX2 tiles) */
+#define DM_S5N_TTN 10   /* A transposed, n <= this and k > KC: sk_ttile (see above) */
 
 DM_AVX512 static inline __attribute__((always_inline)) void
 s5n_tile(const int R, const int TRANS, int64_t kc, const float *a, int64_t lda, const float *b,
@@ -1767,10 +1780,14 @@ static const dm_s5n_kern s5n_kerns[2][DM_S5N_MR - DM_S5N_MINM + 1] = {
     {s5nt_12, s5nt_13, s5nt_14, s5nt_15, s5nt_16, s5nt_17, s5nt_18, s5nt_19, s5nt_20, s5nt_21,
      s5nt_22, s5nt_23, s5nt_24}};
 
-/* whether gemm_small_s_avx2 would take its dot path (own summation order: kept there) */
-static int sk_is_dot(const dm_args *g)
+/* whether a float32 product runs on the narrow zmm tiles: 9..16 columns, m >= 12, k > 8 (else
+ * sk_smallk), not the dot path (its own summation order: kept on it), not a long product with
+ * A transposed and n <= 10 (sk_ttile, faster there) */
+static int s5n_takes(const dm_args *g)
 {
-    return !g->transa && g->n_full <= DM_SK_DOTN && g->k >= sk_dot_kmin[g->n_full];
+    if (g->k <= 8 || g->n <= 8 || g->n > 16 || g->m < DM_S5N_MINM) return 0;
+    if (!g->transa && g->n_full <= DM_SK_DOTN && g->k >= sk_dot_kmin[g->n_full]) return 0;
+    return !(g->transa && g->n <= DM_S5N_TTN && g->k > DM_S_KC);
 }
 
 DM_AVX512 static void gemm_small_s_avx512_n16(const dm_args *g)
@@ -1850,13 +1867,15 @@ static void gemm_small_generic(const dm_impl *im, const dm_args *g)
     }
 }
 
-/* gemm_small: float32 on AVX2 has its own kernels (gemm_small_s_avx2); called from here rather
- * than from inside gemm_small_generic, whose 32 KiB stack buffer it does not need. */
+/* gemm_small: float32 on AVX2 has its own kernels (gemm_small_s_avx2), and so have the skinny
+ * float32 products on AVX-512 (9..16 columns: gemm_small_s_avx512_n16, the rest on the AVX2
+ * ones); called from here rather than from inside gemm_small_generic, whose 32 KiB stack
+ * buffer they do not need. */
 static void gemm_small(const dm_impl *im, const dm_args *g)
 {
 #ifdef DM_GEMM_AVX512
     if (im == &impl_s_avx512 && (g->k <= 8 || g->n <= DM_S5_SKINNY_N || g->m <= DM_S5_SKINNY_M)) {
-        if (g->k > 8 && g->n > 8 && g->n <= 16 && g->m >= DM_S5N_MINM && !sk_is_dot(g)) {
+        if (s5n_takes(g)) {
             gemm_small_s_avx512_n16(g);
             return;
         }
