@@ -1688,19 +1688,26 @@ DM_AVX2 static void gemm_small_s_avx2(const dm_args *g)
  * in the stores to C): per p one load of the row of B and R broadcasts of A (GCC folds them
  * into the FMAs as {1to16} memory operands), R FMAs. 24 rows: 24 accumulators + the row of B
  * in 25 of the 32 zmm, no spill (the in-place loop keeps 8 row pointers and the stride in
- * general registers); two FMA units of latency 4 need only 8 chains, what limits is the one
- * load (broadcast) per FMA: 130-150 GF/s a core in L1 (838×96·96×16 19.5 µs, the transposed
- * 96×838 17.4 µs a call from Python), against 90-95 on the AVX2 tiles.
+ * general registers). Measured from C on the Xeon (1 thread, FMA peak 214 GF/s on zmm), AVX2
+ * 6×16 tiles -> these: 838×96·96×16 (lda = 32, the conv's overlapping rows) 27.4 -> 18.6 µs
+ * (94 -> 139 GF/s), A transposed 96×838·838×16 26.5 -> 16.3 µs (97 -> 157 GF/s); one 24-row
+ * tile in L1 (k = 256) 145 / 157 GF/s, about 1.4 loads a cycle. Tried and not kept: separate
+ * vbroadcastss (3-8 % slower), the p loop unrolled 1× or 4× rather than 2× (2-8 % slower),
+ * and for a transposed A tiles turned round (3 zmm of 16 rows × 8 broadcast columns of B, 11
+ * loads for 24 FMAs, transposed 8×8 as stored): no faster (96×838·838×16 16.3-18.3 µs).
+ * In the book's CNN, conv 28×28 32->16, batch 32 (1 thread, ms): forward 2.99 -> 2.29,
+ * backward 5.53 -> 4.13, grad-kernel + bias alone 3.24 -> 2.10.
  * The rows of C are cut into tiles of nearly equal height (25 -> 13 + 12, 838 -> 33×24 +
  * 2×23), every height 12..24 an instance of its own (no row computed twice).
  * A is read in place: not transposed (a_cs = 1) each group of three rows from one pointer and
  * the stride register (as in kern_s_avx512), transposed (a_rs = 1) the R elements of a row p
  * of the stored A are contiguous, at constant offsets from one pointer. B is read in place
  * when its rows are contiguous (transb == 0; one masked load a row), else packed 16 wide on
- * the stack (sk_pack_b). Measured against the AVX2 kernels (1 thread, µs a call from Python,
- * medians of alternated builds): 838×96·96×16 27.5 -> 19.5, A transposed 96×838 28.5 -> 17.4,
- * 1000×288·288×15 100 -> 77, 12×96·96×16 0.58 -> 0.50, 24×96·96×16 0.97 -> 0.78,
- * 784×32·32×9 (A transposed) 9.0 -> 6.7. Not taken: A transposed with n <= 10 and k > KC,
+ * the stack (sk_pack_b). Against the AVX2 kernels (1 thread, µs a call from Python, medians
+ * of alternated builds): 838×96·96×16 28.1 -> 19.5, A transposed 96×838 29.5 -> 17.4,
+ * 1000×288·288×15 102 -> 78, 12×96·96×16 0.58 -> 0.50, 24×96·96×16 0.97 -> 0.78, 784×32·32×9
+ * (A transposed) 9.0 -> 6.7; a sweep of 48 random shapes (m 12..500, n 9..16, k 9..600, all
+ * transposes) 1.04-1.57× where this path runs. Not taken: A transposed with n <= 10 and k > KC,
  * where sk_ttile computes only the n columns (300×600·600×9 38.5 vs 43.5 here, 96×840·840×10
  * 17.6 vs 18.7; n = 11, 12 and short k are faster here: 96×840·840×11 21.8 -> 18.7).
  * Every element of C is the same FMA chain as on the AVX2 paths (from 0, p in order, in the
