@@ -314,6 +314,56 @@ def test_avx512_bits_like_avx2(tmp_path):
         assert got.tobytes() == ref[f"arr_{i}"].tobytes(), (BITS_CASES[i // 3], i)
 
 
+NARROW_CASES = [(m, n, k, ta, tb) for n in (9, 15, 16) for m in (12, 24, 25, 840, 1000)
+                for k in (1, 96, 288, 840) for ta in (0, 1) for tb in (0, 1)]
+
+
+def _narrow_outputs(threads):
+    """The AVX-512 narrow tiles' shapes (9 <= n <= 16, m >= 12: 12..24-row tiles of one zmm a
+    row, gemm_small_s_avx512_n16), and the k <= 8 and dot-path ones beside them: every
+    activation with a bias, beta 0 and 1 (and alpha), as one list."""
+    dm.set_num_threads(threads)
+    rng = np.random.default_rng(12)
+    outs = []
+    for m, n, k, ta, tb in NARROW_CASES:
+        a = rand(rng, (k, m) if ta else (m, k), np.float32)
+        b = rand(rng, (n, k) if tb else (k, n), np.float32)
+        bias, c = rand(rng, (n,), np.float32), rand(rng, (m, n), np.float32)
+        outs.append(K.gemm(a, b, transa=bool(ta), transb=bool(tb)))
+        for i, act in enumerate(ACTS):
+            outs.append(K.gemm(a, b, transa=bool(ta), transb=bool(tb), bias=bias, act=act))
+            outs.append(K.gemm(a, b, transa=bool(ta), transb=bool(tb), alpha=0.5 + 0.1 * i,
+                               beta=1.0, c=c.copy(), bias=bias, act=act))
+    return outs
+
+
+def test_avx512_narrow_bits_like_avx2(tmp_path):
+    """The narrow AVX-512 tiles (R×16, one zmm accumulator a row) sum each element with the
+    same FMA chain, KC blocks and epilogue as the AVX2 6×16 tiles: identical bits, for 1 and
+    2 threads (m·n·k >= 2^23: rows shared by the threads)."""
+    import subprocess
+    import sys
+    if K.gemm_kernel_name() != "avx512":
+        pytest.skip("no AVX-512 kernel on this CPU")
+    here = os.path.dirname(os.path.abspath(__file__))
+    code = (f"import sys; sys.path.insert(0, {here!r})\n"
+            "import numpy as np, test_kernels_gemm as T\n"
+            "assert T.K.gemm_kernel_name() == 'avx2+fma'\n"
+            f"np.savez({str(tmp_path / 'avx2.npz')!r}, *T._narrow_outputs(1))\n")
+    env = dict(os.environ, DEEPMATH_GEMM_KERNEL="avx2")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    ref = np.load(tmp_path / "avx2.npz")
+    per = 1 + 2 * len(ACTS)
+    for threads in (1, 2):
+        mine = _narrow_outputs(threads)
+        assert len(ref.files) == len(mine)
+        for i, got in enumerate(mine):
+            assert got.tobytes() == ref[f"arr_{i}"].tobytes(), (NARROW_CASES[i // per], i % per,
+                                                                threads)
+
+
 def test_kernel_info():
     assert K.gemm_kernel_name() in ("avx512", "avx2+fma", "portable")
     assert K.fma_peak_gflops(0.01) > 0

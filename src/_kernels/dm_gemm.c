@@ -36,7 +36,8 @@
  * Code paths, chosen once at run time from dm_cpu_features() (the CPU, and for AVX-512 the OS's
  * zmm state, XCR0): an AVX-512F micro-kernel for float32 (12×32, kern_s_avx512) on CPUs that
  * have it, used by the blocked and the small path except for skinny products (n <= 16, m <= 11
- * or k <= 8 per thread: the AVX2 small kernels below waste fewer lanes there); an AVX2+FMA
+ * or k <= 8 per thread: 9..16 columns and m >= 12 on AVX-512 tiles of 12..24 rows × 16, one
+ * zmm a row, the others on the AVX2 small kernels below, which waste fewer lanes); an AVX2+FMA
  * micro-kernel (6×16 float32, 6×8 float64: float64 stays on it everywhere); and a portable C
  * micro-kernel (4×8 float32, 4×4 float64) written so that the compiler vectorises it for the
  * baseline ISA (SSE2 on x86-64, NEON on arm64). DEEPMATH_GEMM_KERNEL=avx2 or =portable forces
@@ -114,9 +115,10 @@
 #define DM_S5_NR 32
 #define DM_S5_MC 144
 /* products (a thread's share) at most this narrow, or too short for one full 12-row tile, stay
- * on the AVX2 small and skinny kernels (gemm_small_s_avx2), which waste fewer lanes and rows
- * there than 12×32 tiles (measured: n = 16 and m <= 8 1.2-8× faster on AVX2; m = 9..11 either
- * way by 10-30 % depending on the transposes) */
+ * off the 12×32 tiles, which waste lanes and rows there (measured: n = 16 and m <= 8 1.2-8×
+ * faster on AVX2; m = 9..11 either way by 10-30 % depending on the transposes): those 9..16
+ * wide with m >= 12 run on zmm tiles of one accumulator a row (gemm_small_s_avx512_n16), the
+ * others on the AVX2 small and skinny kernels (gemm_small_s_avx2) */
 #define DM_S5_SKINNY_N 16
 #define DM_S5_SKINNY_M 11
 
@@ -1675,6 +1677,162 @@ DM_AVX2 static void gemm_small_s_avx2(const dm_args *g)
 }
 #endif /* DM_GEMM_AVX2 */
 
+#ifdef DM_GEMM_AVX512
+/* ---- float32 products 9..16 columns wide on AVX-512 ------------------------------------------
+ * n <= 16 (a thread's share), m >= DM_S5N_MINM, k > 8, not the dot path: the row-shifted
+ * GEMMs of a conv with 16 output channels (the book's CNN, conv 28×28 32->16: forward
+ * Xpad_shift·Kmat_i, m = 838, n = 16, k = kw·cin = 96; grad-kernel Xpad_shiftᵀ·dZ_wide, A
+ * transposed, m = 96, n = 16, k = 838). There the 12×32 zmm tiles would waste half their lanes
+ * and the AVX2 6×16 tiles run at half the vector width; here a tile is R = 12..24 rows × 16
+ * columns, each row of C ONE zmm accumulator (lanes past n masked off in the loads of B and
+ * in the stores to C): per p one load of the row of B and R broadcasts of A (GCC folds them
+ * into the FMAs as {1to16} memory operands), R FMAs. 24 rows: 24 accumulators + the row of B
+ * in 25 of the 32 zmm, no spill (the in-place loop keeps 8 row pointers and the stride in
+ * general registers). Measured from C on the Xeon (1 thread, FMA peak 214 GF/s on zmm), AVX2
+ * 6×16 tiles -> these: 838×96·96×16 (lda = 32, the conv's overlapping rows) 27.4 -> 18.6 µs
+ * (94 -> 139 GF/s), A transposed 96×838·838×16 26.5 -> 16.3 µs (97 -> 157 GF/s); one 24-row
+ * tile in L1 (k = 256) 145 / 157 GF/s, about 1.4 loads a cycle. Tried and not kept: separate
+ * vbroadcastss (3-8 % slower), the p loop unrolled 1× or 4× rather than 2× (2-8 % slower),
+ * and for a transposed A tiles turned round (3 zmm of 16 rows × 8 broadcast columns of B, 11
+ * loads for 24 FMAs, transposed 8×8 as stored): no faster (96×838·838×16 16.3-18.3 µs).
+ * In the book's CNN, conv 28×28 32->16, batch 32 (1 thread, ms): forward 2.99 -> 2.29,
+ * backward 5.53 -> 4.13, grad-kernel + bias alone 3.24 -> 2.10.
+ * The rows of C are cut into tiles of nearly equal height (25 -> 13 + 12, 838 -> 33×24 +
+ * 2×23), every height 12..24 an instance of its own (no row computed twice).
+ * A is read in place: not transposed (a_cs = 1) each group of three rows from one pointer and
+ * the stride register (as in kern_s_avx512), transposed (a_rs = 1) the R elements of a row p
+ * of the stored A are contiguous, at constant offsets from one pointer. B is read in place
+ * when its rows are contiguous (transb == 0; one masked load a row), else packed 16 wide on
+ * the stack (sk_pack_b). Against the AVX2 kernels (1 thread, µs a call from Python, medians
+ * of alternated builds): 838×96·96×16 28.1 -> 19.5, A transposed 96×838 29.5 -> 17.4,
+ * 1000×288·288×15 102 -> 78, 12×96·96×16 0.58 -> 0.50, 24×96·96×16 0.97 -> 0.78, 784×32·32×9
+ * (A transposed) 9.0 -> 6.7; a sweep of 48 random shapes (m 12..500, n 9..16, k 9..600, all
+ * transposes) 1.04-1.57× where this path runs. Not taken: A transposed with n <= 10 and k > KC,
+ * where sk_ttile computes only the n columns (300×600·600×9 38.5 vs 43.5 here, 96×840·840×10
+ * 17.6 vs 18.7; n = 11, 12 and short k are faster here: 96×840·840×11 21.8 -> 18.7).
+ * Every element of C is the same FMA chain as on the AVX2 paths (from 0, p in order, in the
+ * same KC = 256 blocks) and goes through epi_row16_s (epi_row8_s's arithmetic, op for op), so
+ * the bits are those of gemm_small_s_avx2 (test_avx512_narrow_bits_like_avx2). The dot path
+ * (n <= 12, A not transposed, k >= sk_dot_kmin[n]) sums in another order: those products stay
+ * on it. */
+#define DM_S5N_MR 24   /* tallest tile: 24 accumulators (of 32 zmm) */
+#define DM_S5N_MINM 12  /* m from which the narrow zmm tiles run (smaller: the AVX2 tiles) */
+#define DM_S5N_TTN 10   /* A transposed, n <= this and k > KC: sk_ttile (see above) */
+
+DM_AVX512 static inline __attribute__((always_inline)) void
+s5n_tile(const int R, const int TRANS, int64_t kc, const float *a, int64_t lda, const float *b,
+         int64_t b_rs, __mmask16 bm, float *c, int64_t ldc, const dm_epi *e)
+{
+    __m512 acc[DM_S5N_MR];
+    int64_t p;
+    int i;
+    _Pragma("GCC unroll 24") for (i = 0; i < R; i++) acc[i] = _mm512_setzero_ps();
+    if (TRANS) {  /* A(i, p) = a[p·lda + i] */
+        _Pragma("GCC unroll 2") for (p = 0; p < kc; p++, a += lda, b += b_rs) {
+            const __m512 y = _mm512_maskz_loadu_ps(bm, b);
+            _Pragma("GCC unroll 24") for (i = 0; i < R; i++)
+                acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(a[i]), y, acc[i]);
+        }
+    } else {      /* A(i, p) = a[i·lda + p]: rows 3g..3g+2 at ag, ag + lda, ag + 2·lda */
+        const float *ag[DM_S5N_MR / 3];
+        _Pragma("GCC unroll 8") for (i = 0; i < (R + 2) / 3; i++) ag[i] = a + 3 * i * lda;
+        _Pragma("GCC unroll 2") for (p = 0; p < kc; p++, b += b_rs) {
+            const __m512 y = _mm512_maskz_loadu_ps(bm, b);
+            _Pragma("GCC unroll 24") for (i = 0; i < R; i++)
+                acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(ag[i / 3][(i % 3) * lda + p]), y, acc[i]);
+        }
+    }
+    {
+        const __m512 alpha = _mm512_set1_ps((float)e->alpha), beta = _mm512_set1_ps((float)e->beta);
+        const float *bias = (const float *)e->bias;
+        const int first = e->first, last = e->last, relu = e->act == DM_ACT_RELU,
+                  beta0 = e->beta == 0;
+        _Pragma("GCC unroll 24") for (i = 0; i < R; i++) {
+            float *ci = c + i * ldc;
+            _mm512_mask_storeu_ps(ci, bm, epi_row16_s(acc[i], ci, bias, bm, alpha, beta, first,
+                                                      last, relu, beta0));
+        }
+        if (last && e->act != DM_ACT_NONE && !relu) {
+            const int nr = __builtin_popcount(bm);
+            int j;
+            for (i = 0; i < R; i++)
+                for (j = 0; j < nr; j++) c[i * ldc + j] = act_s(c[i * ldc + j], e->act);
+        }
+    }
+}
+
+typedef void (*dm_s5n_kern)(int64_t kc, const float *a, int64_t lda, const float *b,
+                            int64_t b_rs, __mmask16 bm, float *c, int64_t ldc, const dm_epi *e);
+#define DM_S5N_INST(R)                                                                      \
+DM_AVX512 static void s5n_##R(int64_t kc, const float *a, int64_t lda, const float *b,      \
+                              int64_t b_rs, __mmask16 bm, float *c, int64_t ldc,            \
+                              const dm_epi *e)                                              \
+{                                                                                           \
+    s5n_tile(R, 0, kc, a, lda, b, b_rs, bm, c, ldc, e);                                     \
+}                                                                                           \
+DM_AVX512 static void s5nt_##R(int64_t kc, const float *a, int64_t lda, const float *b,     \
+                               int64_t b_rs, __mmask16 bm, float *c, int64_t ldc,           \
+                               const dm_epi *e)                                             \
+{                                                                                           \
+    s5n_tile(R, 1, kc, a, lda, b, b_rs, bm, c, ldc, e);                                     \
+}
+DM_S5N_INST(12) DM_S5N_INST(13) DM_S5N_INST(14) DM_S5N_INST(15) DM_S5N_INST(16)
+DM_S5N_INST(17) DM_S5N_INST(18) DM_S5N_INST(19) DM_S5N_INST(20) DM_S5N_INST(21)
+DM_S5N_INST(22) DM_S5N_INST(23) DM_S5N_INST(24)
+#undef DM_S5N_INST
+/* [TRANS][R - DM_S5N_MINM] */
+static const dm_s5n_kern s5n_kerns[2][DM_S5N_MR - DM_S5N_MINM + 1] = {
+    {s5n_12, s5n_13, s5n_14, s5n_15, s5n_16, s5n_17, s5n_18, s5n_19, s5n_20, s5n_21, s5n_22,
+     s5n_23, s5n_24},
+    {s5nt_12, s5nt_13, s5nt_14, s5nt_15, s5nt_16, s5nt_17, s5nt_18, s5nt_19, s5nt_20, s5nt_21,
+     s5nt_22, s5nt_23, s5nt_24}};
+
+/* whether a float32 product runs on the narrow zmm tiles: 9..16 columns, m >= 12, k > 8 (else
+ * sk_smallk), not the dot path (its own summation order: kept on it), not a long product with
+ * A transposed and n <= 10 (sk_ttile, faster there) */
+static int s5n_takes(const dm_args *g)
+{
+    if (g->k <= 8 || g->n <= 8 || g->n > 16 || g->m < DM_S5N_MINM) return 0;
+    if (!g->transa && g->n_full <= DM_SK_DOTN && g->k >= sk_dot_kmin[g->n_full]) return 0;
+    return !(g->transa && g->n <= DM_S5N_TTN && g->k > DM_S_KC);
+}
+
+DM_AVX512 static void gemm_small_s_avx512_n16(const dm_args *g)
+{
+    DM_ALIGN(64) float bbuf[DM_S_KC * 16];
+    const float *A = (const float *)g->A, *B = (const float *)g->B;
+    float *C = (float *)g->C;
+    const int n = (int)g->n;
+    const int64_t ntiles = (g->m + DM_S5N_MR - 1) / DM_S5N_MR, base = g->m / ntiles,
+                  extra = g->m % ntiles;
+    const dm_s5n_kern *kerns = s5n_kerns[g->transa ? 1 : 0];
+    const __mmask16 nm = (__mmask16)((1u << n) - 1);
+    int64_t pc, t, i0;
+    for (pc = 0; pc < g->k; pc += DM_S_KC) {
+        const int64_t kc = g->k - pc < DM_S_KC ? g->k - pc : DM_S_KC;
+        dm_epi e = sk_epi_block(g, pc, kc);
+        const float *bp, *ap = A + pc * (g->transa ? g->lda : 1);
+        int64_t b_rs;
+        e.bias = g->bias;
+        if (!g->transb) {
+            bp = B + pc * g->ldb;
+            b_rs = g->ldb;
+        } else {
+            sk_pack_b(B + pc, 1, g->ldb, kc, n, 16, bbuf);
+            bp = bbuf;
+            b_rs = 16;
+        }
+        /* ntiles tiles, the first m % ntiles of them one row taller than the others */
+        for (t = 0, i0 = 0; t < ntiles; t++) {
+            const int h = (int)(base + (t < extra));
+            kerns[h - DM_S5N_MINM](kc, ap + i0 * (g->transa ? 1 : g->lda), g->lda, bp, b_rs, nm,
+                                   C + i0 * g->ldc, g->ldc, &e);
+            i0 += h;
+        }
+    }
+}
+#endif /* DM_GEMM_AVX512 */
+
 /* Small products: one thread, A read in place, B in place or packed one panel at a time. */
 static void gemm_small_generic(const dm_impl *im, const dm_args *g)
 {
@@ -1716,12 +1874,18 @@ static void gemm_small_generic(const dm_impl *im, const dm_args *g)
     }
 }
 
-/* gemm_small: float32 on AVX2 has its own kernels (gemm_small_s_avx2); called from here rather
- * than from inside gemm_small_generic, whose 32 KiB stack buffer it does not need. */
+/* gemm_small: float32 on AVX2 has its own kernels (gemm_small_s_avx2), and so have the skinny
+ * float32 products on AVX-512 (9..16 columns: gemm_small_s_avx512_n16, the rest on the AVX2
+ * ones); called from here rather than from inside gemm_small_generic, whose 32 KiB stack
+ * buffer they do not need. */
 static void gemm_small(const dm_impl *im, const dm_args *g)
 {
 #ifdef DM_GEMM_AVX512
     if (im == &impl_s_avx512 && (g->k <= 8 || g->n <= DM_S5_SKINNY_N || g->m <= DM_S5_SKINNY_M)) {
+        if (s5n_takes(g)) {
+            gemm_small_s_avx512_n16(g);
+            return;
+        }
         gemm_small_s_avx2(g);
         return;
     }
