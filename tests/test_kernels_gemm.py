@@ -288,9 +288,9 @@ def _bits_outputs(threads):
     return outs
 
 
-def test_avx512_bits_like_avx2(tmp_path):
-    """Each element of C is the same FMA chain (p = 0..k-1 in KC blocks) and epilogue in the
-    12x32 AVX-512 kernel as in the 6x16 AVX2 one: identical bits, for 1, 2 and 3 threads."""
+def _avx2_outputs(tmp_path, outputs):
+    """The arrays `outputs` (an expression over this module as T) computed in a subprocess
+    forced onto the AVX2 kernel, as a loaded .npz; skips on a CPU without the AVX-512 one."""
     import subprocess
     import sys
     if K.gemm_kernel_name() != "avx512":
@@ -299,12 +299,18 @@ def test_avx512_bits_like_avx2(tmp_path):
     code = (f"import sys; sys.path.insert(0, {here!r})\n"
             "import numpy as np, test_kernels_gemm as T\n"
             "assert T.K.gemm_kernel_name() == 'avx2+fma'\n"
-            f"np.savez({str(tmp_path / 'avx2.npz')!r}, *T._bits_outputs(1), *T._bits_outputs(2))\n")
+            f"np.savez({str(tmp_path / 'avx2.npz')!r}, {outputs})\n")
     env = dict(os.environ, DEEPMATH_GEMM_KERNEL="avx2")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
-    ref = np.load(tmp_path / "avx2.npz")
+    return np.load(tmp_path / "avx2.npz")
+
+
+def test_avx512_bits_like_avx2(tmp_path):
+    """Each element of C is the same FMA chain (p = 0..k-1 in KC blocks) and epilogue in the
+    12x32 AVX-512 kernel as in the 6x16 AVX2 one: identical bits, for 1, 2 and 3 threads."""
+    ref = _avx2_outputs(tmp_path, "*T._bits_outputs(1), *T._bits_outputs(2)")
     mine = _bits_outputs(1) + _bits_outputs(2)
     assert len(ref.files) == len(mine)
     for i, got in enumerate(mine):
@@ -341,20 +347,7 @@ def test_avx512_narrow_bits_like_avx2(tmp_path):
     """The narrow AVX-512 tiles (R×16, one zmm accumulator a row) sum each element with the
     same FMA chain, KC blocks and epilogue as the AVX2 6×16 tiles: identical bits, for 1 and
     2 threads (m·n·k >= 2^23: rows shared by the threads)."""
-    import subprocess
-    import sys
-    if K.gemm_kernel_name() != "avx512":
-        pytest.skip("no AVX-512 kernel on this CPU")
-    here = os.path.dirname(os.path.abspath(__file__))
-    code = (f"import sys; sys.path.insert(0, {here!r})\n"
-            "import numpy as np, test_kernels_gemm as T\n"
-            "assert T.K.gemm_kernel_name() == 'avx2+fma'\n"
-            f"np.savez({str(tmp_path / 'avx2.npz')!r}, *T._narrow_outputs(1))\n")
-    env = dict(os.environ, DEEPMATH_GEMM_KERNEL="avx2")
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         timeout=300)
-    assert out.returncode == 0, out.stderr[-3000:]
-    ref = np.load(tmp_path / "avx2.npz")
+    ref = _avx2_outputs(tmp_path, "*T._narrow_outputs(1)")
     per = 1 + 2 * len(ACTS)
     for threads in (1, 2):
         mine = _narrow_outputs(threads)
