@@ -286,6 +286,17 @@ def test_model_built_on_the_gpu_and_moved_before_building(fake_gpu):
     assert later.device == "cpu" and all(type(w.data) is np.ndarray for w in later.weights)
 
 
+def test_calling_a_gpu_model_on_numpy_outside_the_gpu_context(fake_gpu):
+    with dm.device("gpu"):
+        model = _mlp()
+    x = RNG.normal(size=(4, 12)).astype(np.float32)
+    out = model(x)                      # inputs go to the weights' device
+    assert out.device == "gpu"
+    cpu = _mlp()
+    cpu.set_weights(model.get_weights())
+    np.testing.assert_allclose(out.numpy(), cpu(x).numpy(), rtol=1e-6)
+
+
 def test_gpu_checkpoint_loads_on_a_cpu_only_model(fake_gpu, tmp_path):
     x = RNG.normal(size=(20, 12)).astype(np.float32)
     y = np.eye(3, dtype=np.float32)[RNG.integers(0, 3, 20)]

@@ -13,7 +13,7 @@ import re
 import numpy as np
 
 from .. import initializers
-from ..backend import check_device, default_device, device_of, to_device, to_numpy
+from ..backend import _arrays, check_device, default_device, device_of, to_device, to_numpy
 from ..ops._base import as_tensor
 from ..tensor import Tensor, get_default_dtype
 
@@ -233,7 +233,7 @@ class Layer:
     def __call__(self, inputs, training=None, **kwargs):
         if _is_symbolic(inputs):
             return self._call_symbolic(inputs, **kwargs)
-        inputs = _to_tensor(inputs, self.dtype, self._device)
+        inputs = _to_tensor(inputs, self.dtype, self.device if _arrays.gpu is not None else None)
         self._maybe_build(_shape_of(inputs))
         return self.call(inputs, training=bool(training), **kwargs)
 
