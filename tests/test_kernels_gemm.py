@@ -272,15 +272,20 @@ BITS_CASES = [  # (m, n, k, transa, transb): odd edges of 12x32 and 6x16 tiles, 
     (32, 10, 3136, 0, 0), (784, 8, 32, 1, 0), (32, 784, 8, 0, 0), (3, 100, 300, 0, 0)]
 
 
+def _operands(rng, m, n, k, ta, tb):
+    """float32 A (m×k, stored k×m when ta), B (k×n, stored n×k when tb), bias (n,), C (m×n)."""
+    return (rand(rng, (k, m) if ta else (m, k), np.float32),
+            rand(rng, (n, k) if tb else (k, n), np.float32),
+            rand(rng, (n,), np.float32), rand(rng, (m, n), np.float32))
+
+
 def _bits_outputs(threads):
     """Products of BITS_CASES with alpha, beta, bias and activations, as one list."""
     dm.set_num_threads(threads)
     rng = np.random.default_rng(11)
     outs = []
     for m, n, k, ta, tb in BITS_CASES:
-        a = rand(rng, (k, m) if ta else (m, k), np.float32)
-        b = rand(rng, (n, k) if tb else (k, n), np.float32)
-        bias, c = rand(rng, (n,), np.float32), rand(rng, (m, n), np.float32)
+        a, b, bias, c = _operands(rng, m, n, k, ta, tb)
         outs.append(K.gemm(a, b, transa=bool(ta), transb=bool(tb)))
         outs.append(K.gemm(a, b, transa=bool(ta), transb=bool(tb), alpha=0.7, beta=1.3,
                            c=c.copy(), bias=bias, act="relu"))
@@ -332,9 +337,7 @@ def _narrow_outputs(threads):
     rng = np.random.default_rng(12)
     outs = []
     for m, n, k, ta, tb in NARROW_CASES:
-        a = rand(rng, (k, m) if ta else (m, k), np.float32)
-        b = rand(rng, (n, k) if tb else (k, n), np.float32)
-        bias, c = rand(rng, (n,), np.float32), rand(rng, (m, n), np.float32)
+        a, b, bias, c = _operands(rng, m, n, k, ta, tb)
         outs.append(K.gemm(a, b, transa=bool(ta), transb=bool(tb)))
         for i, act in enumerate(ACTS):
             outs.append(K.gemm(a, b, transa=bool(ta), transb=bool(tb), bias=bias, act=act))

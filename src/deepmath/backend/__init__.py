@@ -12,10 +12,8 @@ and for the few functions a backend may accelerate, never for numpy directly.
 import contextlib
 import os
 
-import numpy as np
-
 from . import _arrays, cupy_backend
-from ._arrays import array_module, is_device_array, to_numpy
+from ._arrays import array_module, is_device_array, to_numpy  # noqa: F401  (re-exported)
 from .cupy_backend import CupyBackend, GPUUnavailableError
 from .numpy_backend import NumpyBackend
 
@@ -35,8 +33,6 @@ _cpu = None           # the backend of NumPy arrays: the selected one, or native
 def available_backends():
     """Names of the backends usable in this installation ('cupy' only with CuPy and a GPU)."""
     names = [n for n in _BACKENDS if n != "cupy"]
-    if cupy_backend.loaded() is not None:
-        return names + ["cupy"]
     try:
         cupy_backend.load()
         names.append("cupy")
@@ -101,7 +97,7 @@ def default_device():
 @contextlib.contextmanager
 def device(name):
     """`with deepmath.device('gpu'):` creates tensors (and models' weights) on that device."""
-    target = "cupy" if check_device(name) == "gpu" else (_cpu.name if _cpu else "numpy")
+    target = "cupy" if check_device(name) == "gpu" else _cpu.name
     previous = _current.name
     set_backend(target)
     try:

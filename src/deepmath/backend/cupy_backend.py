@@ -49,11 +49,6 @@ def use_modules(xp, special=None, scatter_add=None):
     CupyBackend.instance = None
 
 
-def loaded():
-    """The GPU modules if loaded, else None (never imports CuPy)."""
-    return _arrays.gpu
-
-
 class CupyBackend(NumpyBackend):
     """The families' array code with `xp` = CuPy, and the CUDA kernels of `cuda_kernels`."""
     name = "cupy"
